@@ -1,0 +1,1 @@
+"""Django views, models and tools for WebSockets served through AWS API Gateway."""
