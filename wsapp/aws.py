@@ -1,0 +1,139 @@
+"""Every boto3 client the app uses is built here.
+
+Region: ``settings.AWS_GATEWAY_REGION_NAME``, else ``settings.AWS_REGION_NAME``, else
+boto3's own lookup (``AWS_DEFAULT_REGION``, the profile). Profile:
+``settings.AWS_IAM_PROFILE`` when set. Timeouts and retries come from
+``WEBSOCKETS`` (see ``wsapp.conf``). boto3's ``AWS_ENDPOINT_URL_<SERVICE>``
+environment variables keep working because no endpoint is forced unless the
+caller passes one (the management API always needs its own).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from django.conf import settings
+
+from wsapp import conf
+
+_lock = threading.Lock()
+_sessions: dict[str, boto3.session.Session] = {}
+_clients: dict[tuple, Any] = {}
+
+
+class AwsConfigurationError(Exception):
+    """AWS is not configured well enough to make a call (no region, no credentials)."""
+
+
+def configured_region(region: str | None = None) -> str:
+    """The region to use: an explicit one, then the settings, then boto3's lookup."""
+    region = (
+        region
+        or getattr(settings, "AWS_GATEWAY_REGION_NAME", "")
+        or getattr(settings, "AWS_REGION_NAME", "")
+        or _session().region_name
+        or ""
+    )
+    return region
+
+
+def _session() -> boto3.session.Session:
+    profile = getattr(settings, "AWS_IAM_PROFILE", "") or ""
+    with _lock:
+        session = _sessions.get(profile)
+        if session is None:
+            session = boto3.session.Session(profile_name=profile or None)
+            _sessions[profile] = session
+        return session
+
+
+def botocore_config(*, pool_size: int | None = None) -> Config:
+    return Config(
+        connect_timeout=conf.get("aws_connect_timeout"),
+        read_timeout=conf.get("aws_read_timeout"),
+        retries={"mode": "standard", "max_attempts": conf.get("aws_max_attempts")},
+        max_pool_connections=pool_size or conf.get("send_pool_size"),
+    )
+
+
+def client(
+    service: str,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    pool_size: int | None = None,
+    cached: bool = True,
+) -> Any:
+    """Return a boto3 client for ``service``.
+
+    Clients are thread-safe and costly to build, so one is kept per
+    (service, region, endpoint, profile, pool size, timeouts). Raises
+    ``AwsConfigurationError`` with a one-line explanation when no region is set.
+    """
+    region_name = configured_region(region)
+    if not region_name:
+        raise AwsConfigurationError(
+            "No AWS region is configured: set AWS_GATEWAY_REGION_NAME (or AWS_REGION_NAME) "
+            "in the environment or settings."
+        )
+    config = botocore_config(pool_size=pool_size)
+    profile = getattr(settings, "AWS_IAM_PROFILE", "") or ""
+    key = (
+        service,
+        region_name,
+        endpoint_url,
+        profile,
+        config.max_pool_connections,
+        config.connect_timeout,
+        config.read_timeout,
+        conf.get("aws_max_attempts"),
+    )
+    if cached:
+        with _lock:
+            existing = _clients.get(key)
+        if existing is not None:
+            return existing
+    new = _session().client(
+        service, region_name=region_name, endpoint_url=endpoint_url, config=config
+    )
+    if cached:
+        with _lock:
+            new = _clients.setdefault(key, new)
+    return new
+
+
+def management_client(endpoint_url: str, *, region: str | None = None) -> Any:
+    """Client for a gateway stage's @connections API."""
+    return client("apigatewaymanagementapi", region=region, endpoint_url=endpoint_url)
+
+
+def clear_cache() -> None:
+    """Forget cached sessions and clients (after settings or credentials change)."""
+    with _lock:
+        _sessions.clear()
+        _clients.clear()
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    """A short, operator-facing description of an AWS failure (never a traceback)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        code = error.get("Code") or type(exc).__name__
+        message = error.get("Message") or ""
+        return f"{code}: {message}".rstrip(": ")
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]
