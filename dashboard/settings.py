@@ -146,15 +146,18 @@ CSRF_COOKIE_DOMAIN = os.environ.get("CSRF_COOKIE_DOMAIN") or None
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-ADMINS = [
-    tuple(item.split(":", 1)) for item in env_list("ADMINS", []) if ":" in item
-]
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend"
-    if PRODUCTION
-    else "django.core.mail.backends.console.EmailBackend",
-)
+# Comma-separated addresses that receive error mail, e.g. "ops@example.com".
+ADMINS = env_list("ADMINS", [])
+MAILERS = {
+    "default": {
+        "BACKEND": os.environ.get(
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.smtp.EmailBackend"
+            if PRODUCTION
+            else "django.core.mail.backends.console.EmailBackend",
+        ),
+    }
+}
 
 # AWS: the region API Gateway lives in, and an optional named profile.
 AWS_GATEWAY_REGION_NAME = os.environ.get("AWS_GATEWAY_REGION_NAME", "")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
+from wsapp.views import WebSocketTokenView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("ws-token/", WebSocketTokenView.as_view(), name="ws_token"),
 ]

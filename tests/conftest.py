@@ -13,7 +13,7 @@ import pytest
 # Tests never reach real AWS: dummy credentials and a fixed region, set before any
 # boto3 client exists. Endpoints are pointed at local servers by the fixtures.
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
 for _name in list(os.environ):
@@ -29,3 +29,9 @@ def _fresh_aws_clients():
     aws.clear_cache()
     yield
     aws.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness buys nothing in tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

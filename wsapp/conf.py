@@ -93,9 +93,7 @@ def validate(configured: Any) -> list[str]:
         )
     origins = configured.get("allowed_origins")
     if origins is not None:
-        if not isinstance(origins, (list, tuple)) or not all(
-            isinstance(o, str) for o in origins
-        ):
+        if not isinstance(origins, (list, tuple)) or not all(isinstance(o, str) for o in origins):
             problems.append("WEBSOCKETS['allowed_origins'] must be a list of origin strings.")
         else:
             for origin in origins:

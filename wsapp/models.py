@@ -53,9 +53,7 @@ class ApiGateway(models.Model):
         "$connect goes to <endpoint>connect, $disconnect to <endpoint>disconnect and "
         "every other message to <endpoint>default.",
     )
-    route_selection_expression = models.CharField(
-        max_length=255, default="$request.body.action"
-    )
+    route_selection_expression = models.CharField(max_length=255, default="$request.body.action")
     stage_name = models.CharField(
         max_length=128, default="production", validators=[validate_stage_name]
     )
@@ -83,9 +81,7 @@ class ApiGateway(models.Model):
     # provisioning creates them so that a failed run can resume.
     aws_resources = models.JSONField(default=dict, blank=True, editable=False)
 
-    integration_secret = models.CharField(
-        max_length=128, default=generate_secret, editable=False
-    )
+    integration_secret = models.CharField(max_length=128, default=generate_secret, editable=False)
     # Accepted alongside the current secret while a rotation is being deployed.
     previous_integration_secret = models.CharField(max_length=128, blank=True, editable=False)
 
@@ -108,12 +104,15 @@ class ApiGateway(models.Model):
     def __str__(self) -> str:
         return self.api_name
 
+    def save(self, *args, **kwargs) -> None:
+        if self.target_base_endpoint and not self.target_base_endpoint.endswith("/"):
+            self.target_base_endpoint += "/"
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         try:
-            endpoint = normalise_endpoint(
-                self.target_base_endpoint, field="Target base endpoint"
-            )
+            endpoint = normalise_endpoint(self.target_base_endpoint, field="Target base endpoint")
             self.target_base_endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         except ValidationError as exc:
             errors["target_base_endpoint"] = exc.messages
@@ -131,11 +130,6 @@ class ApiGateway(models.Model):
             errors["domain_name"] = ["A certificate needs a domain name to apply to."]
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args, **kwargs) -> None:
-        if self.target_base_endpoint and not self.target_base_endpoint.endswith("/"):
-            self.target_base_endpoint += "/"
-        super().save(*args, **kwargs)
 
     @property
     def masked_secret(self) -> str:
@@ -238,9 +232,7 @@ class WebSocketSession(models.Model):
         related_name="websocket_sessions",
     )
     connected = models.BooleanField(default=True)
-    api_gateway = models.ForeignKey(
-        ApiGateway, on_delete=models.CASCADE, related_name="sessions"
-    )
+    api_gateway = models.ForeignKey(ApiGateway, on_delete=models.CASCADE, related_name="sessions")
     request_count = models.PositiveIntegerField(default=0)
     created_on = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
