@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: $(STAMP)
-	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py check
+	$(PY) manage.py check --tag wsapp --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 
 lint: $(STAMP)

@@ -7,4 +7,4 @@ class WsappConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from wsapp import signals  # noqa: F401  (connects the logout receivers)
+        from wsapp import checks, signals  # noqa: F401  (registers checks and receivers)

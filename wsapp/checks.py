@@ -1,0 +1,263 @@
+"""Django system checks for the WebSocket configuration.
+
+Run with ``python manage.py check --tag wsapp``. None of these touches the
+network; only the one tagged ``database`` reads the database. The live checks
+(AWS, DNS, stale data) are in ``wsapp.health`` and run from the health page and
+``manage.py checkGateway``.
+
+Every id is stable and documented in docs/troubleshooting.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from wsapp import conf
+from wsapp.validators import is_loopback_host
+
+TAG = "wsapp"
+
+REQUIRED_MIDDLEWARE = {
+    "django.contrib.sessions.middleware.SessionMiddleware": "session",
+    "django.middleware.csrf.CsrfViewMiddleware": "CSRF",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "authentication",
+}
+
+
+@dataclass(frozen=True)
+class RoutedView:
+    view_class: type
+    initkwargs: dict[str, Any]
+    route: str
+    converters: frozenset[str]
+
+
+def _iter_patterns(resolver: URLResolver, prefix: str = "") -> Iterator[tuple[URLPattern, str]]:
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from _iter_patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield entry, prefix + str(entry.pattern)
+
+
+def _parameters(pattern: URLPattern) -> set[str]:
+    inner = pattern.pattern
+    converters = getattr(inner, "converters", None)
+    names = set(converters) if converters else set()
+    regex = getattr(inner, "regex", None)
+    if regex is not None:
+        names |= set(regex.groupindex)
+    return names
+
+
+def routed_views(urlconf: str | None = None) -> list[RoutedView]:
+    """Every URL pattern whose view is a WebSocketView or WebSocketTokenView."""
+    from wsapp.views import WebSocketTokenView, WebSocketView
+
+    found = []
+    for pattern, route in _iter_patterns(get_resolver(urlconf)):
+        view_class = getattr(pattern.callback, "view_class", None)
+        if isinstance(view_class, type) and issubclass(
+            view_class, (WebSocketView, WebSocketTokenView)
+        ):
+            found.append(
+                RoutedView(
+                    view_class=view_class,
+                    initkwargs=dict(getattr(pattern.callback, "view_initkwargs", {}) or {}),
+                    route=route,
+                    converters=frozenset(_parameters(pattern)),
+                )
+            )
+    return found
+
+
+@register(TAG, Tags.urls)
+def check_urls(app_configs=None, **kwargs) -> list:
+    from wsapp.views import WebSocketTokenView, WebSocketView
+
+    errors: list = []
+    try:
+        views = routed_views()
+    except Exception as exc:  # a broken URLconf is reported by Django's own checks
+        return [Warning(f"Could not load the URLconf: {exc}", id="wsapp.W009")]
+    socket_views = [v for v in views if issubclass(v.view_class, WebSocketView)]
+    for view in socket_views:
+        if "route" not in view.converters:
+            errors.append(
+                Error(
+                    f"{view.view_class.__name__} is routed at {view.route!r} without a slug "
+                    "named 'route'.",
+                    hint='Route it as path("ws/<slug:route>", '
+                    f"{view.view_class.__name__}.as_view()).",
+                    obj=view.view_class,
+                    id="wsapp.E001",
+                )
+            )
+        if view.initkwargs.get("debug") and not settings.DEBUG:
+            errors.append(
+                Warning(
+                    f"{view.view_class.__name__} at {view.route!r} runs with debug=True while "
+                    "DEBUG is off.",
+                    hint="Remove debug=True from as_view() outside development: it logs "
+                    "every rejection's details.",
+                    obj=view.view_class,
+                    id="wsapp.W001",
+                )
+            )
+    uses_tokens = any(
+        (
+            v.view_class.USE_WS_TOKEN
+            if v.view_class.USE_WS_TOKEN is not None
+            else conf.get("USE_WS_TOKEN")
+        )
+        for v in socket_views
+    )
+    has_token_view = any(issubclass(v.view_class, WebSocketTokenView) for v in views)
+    if uses_tokens and not has_token_view:
+        errors.append(
+            Error(
+                "A WebSocketView requires connect tokens but WebSocketTokenView is not routed.",
+                hint='Add path("ws-token/", WebSocketTokenView.as_view(), name="ws_token") to '
+                "your URLconf, or set USE_WS_TOKEN = False.",
+                id="wsapp.E002",
+            )
+        )
+    return errors
+
+
+@register(TAG)
+def check_middleware(app_configs=None, **kwargs) -> list:
+    installed = set(settings.MIDDLEWARE)
+    return [
+        Error(
+            f"The {label} middleware ({path}) is not in MIDDLEWARE.",
+            hint="WebSocketView restores users from the Django session and the token "
+            "endpoint needs CSRF protection.",
+            id="wsapp.E003",
+        )
+        for path, label in REQUIRED_MIDDLEWARE.items()
+        if path not in installed
+    ]
+
+
+@register(TAG)
+def check_settings(app_configs=None, **kwargs) -> list:
+    return [
+        Error(problem, hint="See docs/configuration.md.", id="wsapp.E004")
+        for problem in conf.validate(getattr(settings, "WEBSOCKETS", None))
+    ]
+
+
+def _site_hosts() -> list[str]:
+    return [
+        host.lstrip(".")
+        for host in settings.ALLOWED_HOSTS
+        if host not in {"*"} and not is_loopback_host(host.lstrip("."))
+    ]
+
+
+def _covers(cookie_domain: str | None, host: str) -> bool:
+    if not cookie_domain:
+        return False
+    domain = cookie_domain.lstrip(".").lower()
+    host = host.lower()
+    return host == domain or host.endswith("." + domain)
+
+
+def cross_domain_problems(site_host: str, ws_host: str) -> list:
+    """Cookie and CSRF settings needed when the site and the WebSocket domain differ."""
+    problems: list = []
+    for setting_name in ("SESSION_COOKIE_DOMAIN", "CSRF_COOKIE_DOMAIN"):
+        value = getattr(settings, setting_name, None)
+        if not (_covers(value, site_host) and _covers(value, ws_host)):
+            problems.append(
+                Warning(
+                    f"{setting_name} is {value!r}, which does not cover both the site "
+                    f"({site_host}) and the WebSocket domain ({ws_host}).",
+                    hint="Set it to the shared parent domain, e.g. '.example.com', so the "
+                    "browser sends its session to the WebSocket domain on connect.",
+                    id="wsapp.W002",
+                )
+            )
+    origin = f"https://{site_host}"
+    if origin not in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
+        problems.append(
+            Warning(
+                f"CSRF_TRUSTED_ORIGINS does not hold the site's origin {origin}.",
+                hint=f"Add {origin!r} so token requests pass CSRF checks across subdomains.",
+                id="wsapp.W003",
+            )
+        )
+    for prefix in ("SESSION_COOKIE", "CSRF_COOKIE"):
+        samesite = getattr(settings, f"{prefix}_SAMESITE", "Lax")
+        secure = getattr(settings, f"{prefix}_SECURE", False)
+        if samesite in (None, "None", False) and not secure:
+            problems.append(
+                Error(
+                    f"{prefix}_SAMESITE is 'None' but {prefix}_SECURE is off: browsers drop "
+                    "such cookies.",
+                    hint=f"Set {prefix}_SECURE = True, or use SameSite 'Lax'.",
+                    id="wsapp.E005",
+                )
+            )
+        elif samesite == "Strict":
+            problems.append(
+                Warning(
+                    f"{prefix}_SAMESITE is 'Strict': the cookie is not sent when a user "
+                    "arrives from another site, so their first connect may be anonymous.",
+                    hint="Use 'Lax' unless you need 'Strict'.",
+                    id="wsapp.W004",
+                )
+            )
+    return problems
+
+
+@register(TAG, Tags.database)
+def check_gateway_domains(app_configs=None, databases=None, **kwargs) -> list:
+    """Needs the database: cross-domain cookies and wss:// for each recorded gateway."""
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from wsapp.models import ApiGateway
+
+    try:
+        gateways = list(ApiGateway.objects.values_list("api_name", "domain_name", "api_endpoint"))
+    except DatabaseError:
+        return []  # not migrated yet: Django reports that itself
+    problems: list = []
+    site_hosts = _site_hosts()
+    for name, domain, endpoint in gateways:
+        if domain and site_hosts and domain not in site_hosts:
+            seen = {p.id + p.msg for p in problems}
+            for problem in cross_domain_problems(site_hosts[0], domain):
+                if problem.id + problem.msg not in seen:
+                    problems.append(problem)
+        problems.extend(client_scheme_problems(name, endpoint))
+    return problems
+
+
+def client_scheme_problems(name: str, endpoint: str) -> list:
+    """Browsers must use wss:// except against a local gateway during development."""
+    if not endpoint:
+        return []
+    parts = urlsplit(endpoint)
+    if parts.scheme == "wss":
+        return []
+    if parts.scheme == "ws" and settings.DEBUG and is_loopback_host(parts.hostname or ""):
+        return []
+    return [
+        Warning(
+            f"Gateway {name!r} gives browsers the URL {endpoint!r}, which is not wss://.",
+            hint="Browsers on an https page refuse ws:// (and https:// is not a WebSocket "
+            "URL): use the gateway's wss:// endpoint or custom domain.",
+            id="wsapp.W005",
+        )
+    ]
