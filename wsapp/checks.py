@@ -86,7 +86,7 @@ def check_urls(app_configs=None, **kwargs) -> list:
     try:
         views = routed_views()
     except Exception as exc:  # a broken URLconf is reported by Django's own checks
-        return [Warning(f"Could not load the URLconf: {exc}", id="wsapp.W009")]
+        return [Warning(f"Could not load the URLconf: {exc}", id="wsapp.W006")]
     socket_views = [v for v in views if issubclass(v.view_class, WebSocketView)]
     for view in socket_views:
         if "route" not in view.converters:
