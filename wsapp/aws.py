@@ -54,7 +54,7 @@ def botocore_config(*, pool_size: int | None = None) -> Config:
     return Config(
         connect_timeout=conf.get("aws_connect_timeout"),
         read_timeout=conf.get("aws_read_timeout"),
-        retries={"mode": "standard", "max_attempts": conf.get("aws_max_attempts")},
+        retries={"mode": "standard", "total_max_attempts": conf.get("aws_max_attempts")},
         max_pool_connections=pool_size or conf.get("send_pool_size"),
     )
 

@@ -414,7 +414,8 @@ class CleanupRun(models.Model):
     )
     dry_run = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    # {"sessions": 12, "tokens": 3, ...}: rows deleted so far, per cleanup.
+    # {"disconnected_sessions": 12, "stale_sessions": 0, "tokens": 3, "rate_limits": 0}:
+    # rows deleted so far, per cleanup.
     counts = models.JSONField(default=dict, blank=True)
     # Rows to delete in all, known before the run starts; drives the progress bar.
     total = models.PositiveIntegerField(default=0)
