@@ -17,9 +17,7 @@ def slug(heading: str) -> str:
 
 
 def test_every_check_anchor_is_a_section():
-    anchors = {
-        slug(line[3:]) for line in TROUBLESHOOTING.splitlines() if line.startswith("## ")
-    }
+    anchors = {slug(line[3:]) for line in TROUBLESHOOTING.splitlines() if line.startswith("## ")}
     for info in CHECKS.values():
         assert info.anchor in anchors, f"{info.id} links to a missing section #{info.anchor}"
 

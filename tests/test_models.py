@@ -77,7 +77,9 @@ def test_bad_selection_expression_and_tags():
 
 def test_management_endpoint_follows_aws_rule():
     gateway = make_gateway(api_endpoint="wss://abc.execute-api.eu-west-1.amazonaws.com")
-    assert gateway.management_endpoint == "https://abc.execute-api.eu-west-1.amazonaws.com/production"
+    assert (
+        gateway.management_endpoint == "https://abc.execute-api.eu-west-1.amazonaws.com/production"
+    )
     local = make_gateway(api_endpoint="ws://127.0.0.1:8001/abc", stage_name="dev")
     assert local.management_endpoint == "http://127.0.0.1:8001/abc/dev"
     assert make_gateway().management_endpoint == ""

@@ -1,0 +1,67 @@
+"""``manage.py runlocalgateway`` as a developer runs it: a real process, a real port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests.helpers.localgateway import boto3_client
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def read_line(stream, timeout: float = 20.0) -> str:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(stream.readline).result(timeout=timeout)
+
+
+def test_command_serves_until_interrupted_and_saves_state(tmp_path):
+    state_file = tmp_path / "gateway.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "runlocalgateway",
+            "--port",
+            "0",
+            "--state",
+            str(state_file),
+        ],
+        cwd=BASE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        banner = read_line(process.stdout)
+        url = re.search(r"listening on (http://\S+)", banner).group(1)
+        client = boto3_client("apigatewayv2", url)
+        api_id = client.create_api(
+            Name="cli", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+        )["ApiId"]
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 0
+    assert "stopped" in stdout
+    assert api_id in json.loads(state_file.read_text())["apis"]
+
+
+def test_command_refuses_bad_limits_with_a_clear_error():
+    with pytest.raises(CommandError, match="idle_timeout must be a positive number"):
+        call_command("runlocalgateway", "--idle-timeout", "0")
