@@ -1,0 +1,88 @@
+"""``manage.py devserver``: the whole site locally, what ``make run`` runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dashboard.devstack import Options, Ports, StackError, run
+
+
+def _env_port(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        port = int(value)
+    except ValueError:
+        raise CommandError(f"{name} must be a port number, not {value!r}.") from None
+    if not 0 < port < 65536:
+        raise CommandError(f"{name} must be between 1 and 65535, not {port}.")
+    return port
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the site locally: migrate, create the dev superuser 'admin', start moto "
+        "(ACM, Route 53, STS) and the local API Gateway, provision the demo gateway, "
+        "then runserver. Ctrl-C stops everything. Development only."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="Address every part listens on (loopback)."
+        )
+        parser.add_argument(
+            "--port", type=int, default=None, help="Django's port (DEVSERVER_PORT, 8000)."
+        )
+        parser.add_argument(
+            "--gateway-port",
+            type=int,
+            default=None,
+            help="The local gateway's port (LOCALGATEWAY_PORT, 8001).",
+        )
+        parser.add_argument(
+            "--moto-port", type=int, default=None, help="moto's port (MOTO_PORT, 8002)."
+        )
+        parser.add_argument(
+            "--state-dir",
+            default=None,
+            help="Where the admin password, the local gateway state and moto.log live "
+            "(default: .local/ in the project, git-ignored).",
+        )
+        parser.add_argument(
+            "--noreload", action="store_true", help="Do not restart Django on code changes."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if getattr(settings, "PRODUCTION", False):
+            raise CommandError(
+                "devserver is for local development only and refuses to run with "
+                "DJANGO_ENV=production."
+            )
+        ports = Ports(
+            host=options["host"],
+            django=options["port"] or _env_port("DEVSERVER_PORT", 8000),
+            gateway=options["gateway_port"] or _env_port("LOCALGATEWAY_PORT", 8001),
+            moto=options["moto_port"] or _env_port("MOTO_PORT", 8002),
+        )
+        if len({ports.django, ports.gateway, ports.moto}) != 3:
+            raise CommandError(
+                f"Django, the local gateway and moto need three different ports, not "
+                f"{ports.django}, {ports.gateway} and {ports.moto}."
+            )
+        state_dir = Path(options["state_dir"] or Path(settings.BASE_DIR) / ".local")
+        try:
+            run(
+                Options(
+                    ports=ports, state_dir=state_dir.resolve(), reload=not options["noreload"]
+                ),
+                say=self.stdout.write,
+            )
+        except StackError as exc:
+            raise CommandError(str(exc)) from None

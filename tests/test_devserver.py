@@ -1,0 +1,192 @@
+"""``manage.py devserver`` (what ``make run`` runs): the whole local stack, then Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Bound on the stack starting (migrations on a fresh SQLite file included).
+START_TIMEOUT = 90.0
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            sockets.append(probe)
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Output:
+    """Lines of a process's output, readable with a bounded wait."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self._queue.get(timeout=max(0.01, remaining))
+            except queue.Empty:
+                line = ""
+            if line is None:
+                pytest.fail(f"devserver ended before printing {text!r}:\n{''.join(self.lines)}")
+            self.lines.append(line)
+            if text in line:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"No {text!r} within {timeout:.0f} s:\n{''.join(self.lines)}")
+
+    def rest(self) -> str:
+        self._thread.join(10)
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.lines.append(line)
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Output, list[int], Path]]:
+    ports = free_ports(3)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "DATABASE_URL", "DJANGO_ALLOW_ASYNC"))
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env["PYTHONUNBUFFERED"] = "1"
+    state_dir = tmp_path / "state"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "devserver",
+            "--noreload",
+            "--port",
+            str(ports[0]),
+            "--gateway-port",
+            str(ports[1]),
+            "--moto-port",
+            str(ports[2]),
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = Output(process.stdout)
+    try:
+        yield process, output, ports, state_dir
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        output.rest()
+        process.stdout.close()
+
+
+def test_runs_the_stack_and_stops_it_on_ctrl_c(devserver):
+    process, output, (site, gateway, moto), state_dir = devserver
+    output.wait_for("Press Ctrl-C to stop everything.", START_TIMEOUT)
+    text = "".join(output.lines)
+    password = (state_dir / "dev-admin-password").read_text().strip()
+    assert f"Sign in as:  admin / {password}" in text
+    assert f"Demo chat:   http://127.0.0.1:{site}/" in text
+    assert f"WebSocket:   ws://127.0.0.1:{gateway}/" in text
+    assert all(listening(port) for port in (site, gateway, moto))
+    # The demo page answers (sign-in first).
+    request = urllib.request.Request(f"http://127.0.0.1:{site}/", method="GET")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.build_opener(NoRedirect).open(request, timeout=10)
+    answer.value.close()
+    assert answer.value.code == 302
+    assert answer.value.headers["Location"] == "/admin/login/?next=/"
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0, output.rest()
+    assert "Stopping…" in output.rest()
+    assert not any(listening(port) for port in (site, gateway, moto))
+
+
+def test_refuses_to_run_in_production(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="local development only"):
+        call_command("devserver")
+
+
+def test_says_which_port_is_taken(tmp_path):
+    site, gateway, moto = free_ports(3)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", gateway))
+        busy.listen()
+        with pytest.raises(CommandError, match=f"local gateway port {gateway}"):
+            call_command(
+                "devserver",
+                port=site,
+                gateway_port=gateway,
+                moto_port=moto,
+                state_dir=str(tmp_path),
+            )
+
+
+def test_needs_three_different_ports():
+    with pytest.raises(CommandError, match="three different ports"):
+        call_command("devserver", port=9000, gateway_port=9000, moto_port=9001)
+
+
+def test_rejects_a_bad_port_in_the_environment(monkeypatch):
+    monkeypatch.setenv("DEVSERVER_PORT", "eighty")
+    with pytest.raises(CommandError, match="DEVSERVER_PORT must be a port number"):
+        call_command("devserver")
