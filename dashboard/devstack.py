@@ -96,7 +96,7 @@ def local_aws_environment(ports: Ports) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL_APIGATEWAYV2": ports.gateway_url,
         "AWS_ENDPOINT_URL_ACM": ports.moto_url,
-        "AWS_ENDPOINT_URL_ROUTE53": ports.moto_url,
+        "AWS_ENDPOINT_URL_ROUTE_53": ports.moto_url,
         "AWS_ENDPOINT_URL_STS": ports.moto_url,
     }
 

@@ -10,6 +10,7 @@ caller passes one (the management API always needs its own).
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -78,6 +79,14 @@ def client(
         raise AwsConfigurationError(
             "No AWS region is configured: set AWS_GATEWAY_REGION_NAME (or AWS_REGION_NAME) "
             "in the environment or settings."
+        )
+    if endpoint_url is None and service == "route53":
+        # botocore reads AWS_ENDPOINT_URL_ROUTE_53 (from the service id "Route 53");
+        # honour the spelling people usually type too.
+        endpoint_url = (
+            None
+            if os.environ.get("AWS_ENDPOINT_URL_ROUTE_53")
+            else os.environ.get("AWS_ENDPOINT_URL_ROUTE53") or None
         )
     config = botocore_config(pool_size=pool_size)
     profile = getattr(settings, "AWS_IAM_PROFILE", "") or ""

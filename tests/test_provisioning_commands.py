@@ -1,0 +1,117 @@
+"""The gateway commands fail with one clear line, never a traceback."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from wsapp.models import ApiGateway
+
+COMMANDS = [
+    "createApiGateway",
+    "createCustomDomain",
+    "syncApiGateway",
+    "deleteApiGateway",
+    "deployApiGateway",
+    "rotateGatewaySecret",
+]
+
+
+@pytest.fixture
+def gateway(db) -> ApiGateway:
+    return ApiGateway.objects.create(
+        api_name="command-gateway", target_base_endpoint="https://www.example.com/ws/"
+    )
+
+
+@pytest.fixture
+def no_region(settings, monkeypatch, tmp_path):
+    settings.AWS_GATEWAY_REGION_NAME = ""
+    settings.AWS_REGION_NAME = ""
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    # No instance-metadata lookups: they would only time out here.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_unknown_pk_is_one_line(db, command):
+    with pytest.raises(CommandError) as caught:
+        run(command, "--pk=4242")
+    assert str(caught.value).startswith("No API gateway with pk=4242.")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("command", ["createApiGateway", "deleteApiGateway", "syncApiGateway"])
+def test_missing_region_is_one_line(gateway, no_region, command):
+    with pytest.raises(CommandError) as caught:
+        run(command, f"--pk={gateway.pk}")
+    assert str(caught.value).startswith("No AWS region is configured")
+
+
+def test_missing_region_leaves_the_state_alone(gateway, no_region):
+    with pytest.raises(CommandError):
+        run("createApiGateway", f"--pk={gateway.pk}")
+    gateway.refresh_from_db()
+    assert gateway.state == ApiGateway.State.DRAFT
+    assert gateway.last_error.startswith("No AWS region is configured")
+
+
+def test_missing_credentials_is_one_line(gateway, no_credentials, monkeypatch):
+    # Never reached: credentials are checked before any request is sent.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYV2", "http://127.0.0.1:9")
+    with pytest.raises(CommandError) as caught:
+        run("createApiGateway", f"--pk={gateway.pk}")
+    assert str(caught.value).startswith("No usable AWS credentials")
+    gateway.refresh_from_db()
+    assert gateway.state == ApiGateway.State.FAILED
+    assert gateway.last_error == str(caught.value)
+
+
+def test_invalid_record_is_one_line(gateway):
+    ApiGateway.objects.filter(pk=gateway.pk).update(target_base_endpoint="http://example.com/")
+    with pytest.raises(CommandError) as caught:
+        run("createApiGateway", f"--pk={gateway.pk}")
+    assert str(caught.value) == (
+        "Invalid gateway record: target_base_endpoint: Target base endpoint must use https. "
+        "API Gateway may only call plain http on a loopback host (local development); "
+        "'example.com' is not one."
+    )
+
+
+def test_dry_run_of_a_draft_needs_no_aws(gateway, no_credentials):
+    output = run("syncApiGateway", f"--pk={gateway.pk}", "--dry-run")
+    assert "[api_missing] The API has not been created in AWS yet." in output
+    assert "1 difference(s) found; nothing changed (dry run)." in output
+
+
+def test_sync_of_a_draft_says_to_create_first(gateway):
+    with pytest.raises(CommandError) as caught:
+        run("syncApiGateway", f"--pk={gateway.pk}")
+    assert str(caught.value) == (
+        "Gateway command-gateway has not been created in AWS yet: run create first."
+    )
+
+
+def test_sync_of_a_draft_leaves_it_draft(gateway):
+    with pytest.raises(CommandError):
+        run("syncApiGateway", f"--pk={gateway.pk}")
+    gateway.refresh_from_db()
+    assert gateway.state == ApiGateway.State.DRAFT

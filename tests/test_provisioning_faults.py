@@ -1,0 +1,230 @@
+"""Fail each AWS call in turn; rerunning must converge to the clean run's end state.
+
+For create, sync and teardown: count the control-plane calls of a clean run, then for
+every N make call N fail (the local gateway's /_local/faults), rerun, and compare
+everything AWS holds (listed through boto3) and the record with the clean result.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.moto import (  # noqa: F401  (fixtures)
+    alias_records,
+    hosted_zone,
+    issued_certificate,
+    moto_aws,
+    moto_server,
+)
+from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
+    NO_WAIT,
+    REGION,
+    aws_gateway,
+    clear_calls,
+    clear_faults,
+    control_calls,
+    fail_calls,
+    inventory,
+    live_matches_config,
+    local_gateway,
+    make_local_gateway,
+    record_summary,
+    recorded_ids_exist,
+)
+from wsapp import provisioning
+from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute
+
+EMPTY = {"apis": [], "domains": {}}
+State = ApiGateway.State
+
+
+@pytest.fixture
+def record(db) -> ApiGateway:
+    return reset_record(
+        ApiGateway.objects.create(api_name="faulty", target_base_endpoint="https://x.test/")
+    )
+
+
+def reset_record(record: ApiGateway) -> ApiGateway:
+    """The starting configuration: two additional routes."""
+    record.target_base_endpoint = "https://www.example.com/ws/"
+    record.route_selection_expression = "$request.body.action"
+    record.stage_name = "production"
+    record.api_description = "fault test"
+    record.region = REGION
+    record.tags = {"team": "web"}
+    record.save()
+    record.additional_routes.all().delete()
+    for key in ("echo", "shout"):
+        ApiGatewayAdditionalRoute.objects.create(
+            api_gateway=record,
+            name=key,
+            route_key=key,
+            integration_url=f"https://www.example.com/ws/{key}",
+        )
+    return record
+
+
+def change_record(record: ApiGateway) -> None:
+    """Everything sync must carry over: endpoint, expression, routes, stage, tags."""
+    record.target_base_endpoint = "https://ws.example.org/v2/"
+    record.route_selection_expression = "$request.body.type"
+    record.stage_name = "live"
+    record.api_description = "changed"
+    record.tags = {"team": "platform"}
+    record.save()
+    record.additional_routes.filter(route_key="echo").update(
+        integration_url="https://ws.example.org/v2/echo"
+    )
+    record.additional_routes.filter(route_key="shout").delete()
+    ApiGatewayAdditionalRoute.objects.create(
+        api_gateway=record,
+        name="whisper",
+        route_key="whisper",
+        integration_url="https://ws.example.org/v2/whisper",
+    )
+
+
+def assert_failed(result: provisioning.Result, record: ApiGateway, n: int) -> None:
+    assert not result.ok, f"call {n} was injected to fail, yet the run succeeded"
+    record.refresh_from_db()
+    assert record.state == State.FAILED, n
+    assert "Injected failure" in record.last_error, (n, record.last_error)
+
+
+def assert_converged(local, record, expected_inventory, expected_record, n) -> None:
+    assert inventory(local) == expected_inventory, f"AWS differs after failing call {n}"
+    assert record_summary(record) == expected_record, f"record differs after failing call {n}"
+    assert recorded_ids_exist(local, record), n
+    assert live_matches_config(local, record), n
+    assert provisioning.plan(record, retry=NO_WAIT) == [], n
+
+
+def test_create_converges_after_any_failed_call(aws_gateway, record):
+    clear_calls(aws_gateway)
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    calls = len(control_calls(aws_gateway))
+    expected_inventory = inventory(aws_gateway)
+    expected_record = record_summary(record)
+    assert expected_record["state"] == State.DEPLOYED
+    assert provisioning.teardown(record, retry=NO_WAIT).ok
+
+    for n in range(1, calls + 1):
+        fail_calls(aws_gateway, n)
+        assert_failed(provisioning.create(record, retry=NO_WAIT), record, n)
+        clear_faults(aws_gateway)
+        assert provisioning.create(record, retry=NO_WAIT).ok, n
+        assert_converged(aws_gateway, record, expected_inventory, expected_record, n)
+        assert provisioning.teardown(record, retry=NO_WAIT).ok, n
+        assert inventory(aws_gateway) == EMPTY, n
+
+
+def test_sync_converges_after_any_failed_call(aws_gateway, record):
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    change_record(record)
+    clear_calls(aws_gateway)
+    assert provisioning.sync(record, retry=NO_WAIT).ok
+    calls = len(control_calls(aws_gateway))
+    expected_inventory = inventory(aws_gateway)
+    expected_record = record_summary(record)
+    assert expected_inventory["apis"][0]["stages"] == {"live": True}
+    assert set(expected_inventory["apis"][0]["routes"]) == {
+        "$connect", "$disconnect", "$default", "echo", "whisper"
+    }  # fmt: skip
+
+    for n in range(1, calls + 1):
+        assert provisioning.teardown(record, retry=NO_WAIT).ok, n
+        reset_record(record)
+        assert provisioning.create(record, retry=NO_WAIT).ok, n
+        change_record(record)
+        fail_calls(aws_gateway, n)
+        assert_failed(provisioning.sync(record, retry=NO_WAIT), record, n)
+        clear_faults(aws_gateway)
+        assert provisioning.plan(record, retry=NO_WAIT), f"nothing left to do after call {n}?"
+        assert provisioning.sync(record, retry=NO_WAIT).ok, n
+        assert_converged(aws_gateway, record, expected_inventory, expected_record, n)
+
+
+def test_teardown_converges_after_any_failed_call(aws_gateway, moto_aws, record):
+    zone = hosted_zone(moto_aws, "example.com")
+    record.domain_name = "ws.example.com"
+    record.hosted_zone_id = zone
+    record.certificate_arn = issued_certificate(moto_aws, "ws.example.com", region=REGION)
+    record.save()
+
+    def set_up() -> None:
+        assert provisioning.create(record, retry=NO_WAIT).ok
+        assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok
+        assert len(alias_records(moto_aws, zone)) == 1
+
+    set_up()
+    clear_calls(aws_gateway)
+    assert provisioning.teardown(record, retry=NO_WAIT).ok
+    calls = len(control_calls(aws_gateway))
+    expected_record = record_summary(record)
+    assert expected_record["state"] == State.DRAFT
+
+    for n in range(1, calls + 1):
+        set_up()
+        fail_calls(aws_gateway, n)
+        assert_failed(provisioning.teardown(record, retry=NO_WAIT), record, n)
+        clear_faults(aws_gateway)
+        assert provisioning.teardown(record, retry=NO_WAIT).ok, n
+        assert inventory(aws_gateway) == EMPTY, n
+        assert alias_records(moto_aws, zone) == [], n
+        assert record_summary(record) == expected_record, n
+        assert (record.api_id, record.api_mapping_id, record.api_gateway_domain_name) == (
+            "",
+            "",
+            "",
+        )
+
+
+def test_throttled_calls_are_waited_out(aws_gateway, record):
+    clear_calls(aws_gateway)
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    operations = [c["operation"] for c in control_calls(aws_gateway)]
+    assert provisioning.teardown(record, retry=NO_WAIT).ok
+
+    waits: list[float] = []
+    # GetApis throttled once, CreateDeployment twice (numbers shift by the extra call).
+    deployment = operations.index("CreateDeployment") + 1 + 1
+    fail_calls(aws_gateway, 1, deployment, deployment + 1, error="TooManyRequestsException")
+    result = provisioning.create(record, retry=provisioning.RetryPolicy(sleep=waits.append))
+    assert result.ok, result.message
+    # 1 s base for GetApis; 5 s then 10 s for CreateDeployment; up to +25% jitter.
+    assert len(waits) == 3
+    assert 1 <= waits[0] <= 1.25
+    assert 5 <= waits[1] <= 6.25
+    assert 10 <= waits[2] <= 12.5
+
+
+def test_throttling_past_the_bound_fails_with_advice(aws_gateway, record):
+    waits: list[float] = []
+    fail_calls(aws_gateway, *range(1, 50), error="TooManyRequestsException")
+    policy = provisioning.RetryPolicy(sleep=waits.append, max_total_wait=4)
+    result = provisioning.create(record, retry=policy)
+    assert not result.ok
+    assert "AWS kept throttling get_apis for 4 s" in result.message
+    assert 3 <= sum(waits) <= 4
+    assert len(control_calls(aws_gateway)) == len(waits) + 1
+
+
+def test_api_whose_id_was_lost_is_found_not_duplicated(aws_gateway, record):
+    operations = []
+    clear_calls(aws_gateway)
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    operations = [c["operation"] for c in control_calls(aws_gateway)]
+    expected = inventory(aws_gateway)
+    assert provisioning.teardown(record, retry=NO_WAIT).ok
+
+    fail_calls(aws_gateway, operations.index("CreateStage") + 1)
+    assert not provisioning.create(record, retry=NO_WAIT).ok
+    # As if the process died before saving the ids AWS returned.
+    ApiGateway.objects.filter(pk=record.pk).update(api_id="", api_endpoint="", aws_resources={})
+    record.refresh_from_db()
+    clear_faults(aws_gateway)
+    result = provisioning.create(record, retry=NO_WAIT)
+    assert result.ok
+    assert any("created by an earlier run" in action for action in result.actions)
+    assert inventory(aws_gateway) == expected

@@ -1,0 +1,337 @@
+"""Custom domain names: certificate checks, the domain, the API mapping, DNS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsapp.models import ApiGateway
+from wsapp.provisioning.calls import AwsCaller, ProvisioningError, RetryPolicy
+from wsapp.provisioning.desired import MANAGED_TAG, region_of
+from wsapp.provisioning.operations import Result, Run, _operate
+
+#: What to do about a certificate that is not ISSUED, by ACM status.
+_STATUS_ADVICE = {
+    "PENDING_VALIDATION": "finish DNS validation in ACM (add the CNAME records ACM lists)",
+    "VALIDATION_TIMED_OUT": "validation timed out: request a new certificate in ACM",
+    "EXPIRED": "it has expired: renew it or request a new one",
+    "REVOKED": "it was revoked: request a new one",
+    "INACTIVE": "it is inactive: request or import another",
+    "FAILED": "ACM could not issue it: request a new one",
+}
+
+
+def certificate_covers(domain: str, names: list[str]) -> bool:
+    """Whether a certificate for ``names`` is valid for ``domain``.
+
+    A wildcard ``*.example.com`` covers exactly one extra label: ``ws.example.com``
+    but neither ``example.com`` nor ``a.ws.example.com``.
+    """
+    domain = domain.strip().rstrip(".").lower()
+    for name in names:
+        name = name.strip().rstrip(".").lower()
+        if name == domain:
+            return True
+        if name.startswith("*."):
+            suffix = name[1:]
+            label = domain[: -len(suffix)] if domain.endswith(suffix) else ""
+            if label and "." not in label:
+                return True
+    return False
+
+
+def arn_region(arn: str) -> str:
+    """The region field of an ARN ('' when it is not an ARN)."""
+    parts = arn.split(":", 5)
+    return parts[3] if len(parts) == 6 and parts[0] == "arn" else ""
+
+
+def check_certificate(gateway: ApiGateway, acm: AwsCaller) -> dict[str, Any]:
+    """Refuse a certificate API Gateway could not use for this gateway's domain.
+
+    Returns ACM's description when it is ISSUED, covers the domain and lives in the
+    gateway's region; otherwise raises ProvisioningError saying what to fix.
+    """
+    arn = gateway.certificate_arn.strip()
+    region = region_of(gateway)
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "acm":
+        raise ProvisioningError(
+            f"Certificate {arn!r} is not an ACM certificate ARN "
+            "(arn:aws:acm:<region>:<account>:certificate/<id>)."
+        )
+    if arn_region(arn) != region:
+        raise ProvisioningError(
+            f"Certificate {arn} is in {arn_region(arn)}, but the gateway is in {region}: "
+            f"a regional API needs a certificate in {region}; request or import one there."
+        )
+    described = acm.call("describe_certificate", f"Reading certificate {arn}", CertificateArn=arn)
+    certificate = described.get("Certificate") or {}
+    status = certificate.get("Status") or "UNKNOWN"
+    if status != "ISSUED":
+        advice = _STATUS_ADVICE.get(status, "use an ISSUED certificate")
+        raise ProvisioningError(f"Certificate {arn} is {status}: {advice}.")
+    names = [
+        certificate.get("DomainName") or "",
+        *(certificate.get("SubjectAlternativeNames") or []),
+    ]
+    if not certificate_covers(gateway.domain_name, names):
+        listed = ", ".join(sorted({n for n in names if n})) or "no names"
+        raise ProvisioningError(
+            f"Certificate {arn} does not cover {gateway.domain_name} (it covers {listed}): "
+            "use a certificate for that name or a matching wildcard."
+        )
+    return certificate
+
+
+def create_custom_domain(gateway: ApiGateway, *, retry: RetryPolicy | None = None) -> Result:
+    """Serve the gateway at ``wss://<domain_name>``.
+
+    Checks the certificate, creates (or reuses) the REGIONAL domain name, maps it to
+    the stage and, with a hosted zone, UPSERTs the alias record. Rerunnable. Failures
+    are recorded in ``last_error``; the gateway's state (which describes the API)
+    is left alone.
+    """
+
+    def body(run: Run) -> str:
+        return _create_domain(run)
+
+    return _operate(gateway, "create_custom_domain", body, retry=retry, failure_state=None)
+
+
+def _create_domain(run: Run) -> str:
+    gateway = run.gateway
+    domain = gateway.domain_name
+    if not domain or not gateway.certificate_arn:
+        raise ProvisioningError(
+            "Set both the domain name and the certificate ARN on the gateway first."
+        )
+    # The certificate first: fixing it takes longest (DNS validation), so say so early.
+    check_certificate(gateway, run.caller("acm"))
+    if not gateway.api_id:
+        raise ProvisioningError(
+            f"Gateway {gateway.api_name} has not been created in AWS yet: run create first."
+        )
+    call = run.api.call
+    existing = None
+    if gateway.api_gateway_domain_name:
+        existing = call(
+            "get_domain_name", f"Reading domain {domain}", missing_ok=True, DomainName=domain
+        )
+    configuration = {
+        "CertificateArn": gateway.certificate_arn,
+        "EndpointType": "REGIONAL",
+        "SecurityPolicy": "TLS_1_2",
+    }
+    if existing is None:
+        try:
+            existing = call(
+                "create_domain_name",
+                f"Creating domain {domain}",
+                DomainName=domain,
+                DomainNameConfigurations=[configuration],
+                Tags={MANAGED_TAG: str(gateway.pk)},
+            )
+            run.did(f"created domain name {domain}")
+            # Ours from now on: recorded at once so that teardown finds it.
+            _record_target(run, existing)
+        except ProvisioningError as exc:
+            if exc.code != "ConflictException":
+                raise
+            # Created by an earlier run whose answer never reached us: reuse it.
+            existing = call("get_domain_name", f"Reading domain {domain}", DomainName=domain)
+    # The mapping first: it refuses a domain that serves another API before we touch it.
+    _ensure_mapping(run)
+    current = (existing.get("DomainNameConfigurations") or [{}])[0]
+    if current.get("CertificateArn") != gateway.certificate_arn:
+        existing = call(
+            "update_domain_name",
+            f"Switching {domain} to the new certificate",
+            DomainName=domain,
+            DomainNameConfigurations=[configuration],
+        )
+        current = (existing.get("DomainNameConfigurations") or [{}])[0]
+        run.did(f"switched {domain} to certificate {gateway.certificate_arn}")
+    target = _record_target(run, existing)
+    if gateway.hosted_zone_id:
+        _upsert_alias(run, target, current.get("HostedZoneId") or "")
+    gateway.last_error = ""
+    ApiGateway.objects.filter(pk=gateway.pk).update(last_error="")
+    return f"wss://{domain} now serves stage {gateway.stage_name} of {gateway.api_name}."
+
+
+def _record_target(run: Run, domain: dict[str, Any]) -> str:
+    """Save the domain's API Gateway host name (the DNS alias target); return it."""
+    target = (domain.get("DomainNameConfigurations") or [{}])[0].get("ApiGatewayDomainName") or ""
+    if run.gateway.api_gateway_domain_name != target:
+        run.gateway.api_gateway_domain_name = target
+        run.save("api_gateway_domain_name")
+    return target
+
+
+def _ensure_mapping(run: Run) -> None:
+    gateway = run.gateway
+    domain = gateway.domain_name
+    call = run.api.call
+    mapping = None
+    if gateway.api_mapping_id:
+        mapping = call(
+            "get_api_mapping",
+            f"Reading the mapping of {domain}",
+            missing_ok=True,
+            ApiMappingId=gateway.api_mapping_id,
+            DomainName=domain,
+        )
+    if mapping is None:
+        for item in run.api.items(
+            "get_api_mappings", f"Listing the mappings of {domain}", DomainName=domain
+        ):
+            if item.get("ApiMappingKey") or "":
+                continue
+            if item.get("ApiId") != gateway.api_id:
+                raise ProvisioningError(
+                    f"{domain} is already mapped to API {item.get('ApiId')}: remove that "
+                    "mapping first, or use another domain name."
+                )
+            mapping = item
+    if mapping is None:
+        mapping = call(
+            "create_api_mapping",
+            f"Mapping {domain} to stage {gateway.stage_name}",
+            DomainName=domain,
+            ApiId=gateway.api_id,
+            Stage=gateway.stage_name,
+        )
+        run.did(f"mapped {domain} to stage {gateway.stage_name}")
+    elif mapping.get("Stage") != gateway.stage_name or mapping.get("ApiId") != gateway.api_id:
+        mapping = call(
+            "update_api_mapping",
+            f"Pointing {domain} at stage {gateway.stage_name}",
+            ApiMappingId=mapping["ApiMappingId"],
+            DomainName=domain,
+            ApiId=gateway.api_id,
+            Stage=gateway.stage_name,
+        )
+        run.did(f"pointed {domain} at stage {gateway.stage_name}")
+    if gateway.api_mapping_id != mapping["ApiMappingId"]:
+        gateway.api_mapping_id = mapping["ApiMappingId"]
+        run.save("api_mapping_id")
+
+
+def _alias_change(action: str, domain: str, target: str, zone: str) -> dict[str, Any]:
+    return {
+        "Action": action,
+        "ResourceRecordSet": {
+            "Name": domain,
+            "Type": "A",
+            "AliasTarget": {
+                "HostedZoneId": zone,
+                "DNSName": target,
+                "EvaluateTargetHealth": False,
+            },
+        },
+    }
+
+
+def _upsert_alias(run: Run, target: str, zone: str) -> None:
+    gateway = run.gateway
+    if not target or not zone:
+        raise ProvisioningError(
+            f"AWS did not return the API Gateway host name of {gateway.domain_name}; "
+            "run createCustomDomain again in a minute."
+        )
+    run.caller("route53").call(
+        "change_resource_record_sets",
+        f"Pointing DNS for {gateway.domain_name} at API Gateway",
+        HostedZoneId=gateway.hosted_zone_id,
+        ChangeBatch={
+            "Comment": f"wsapp gateway {gateway.api_name}",
+            "Changes": [_alias_change("UPSERT", gateway.domain_name, target, zone)],
+        },
+    )
+    run.did(f"DNS alias {gateway.domain_name} -> {target}")
+
+
+def _delete_alias(run: Run, target: str) -> None:
+    """Remove the alias record, if it still points at our API Gateway domain."""
+    gateway = run.gateway
+    route53 = run.caller("route53")
+    name = gateway.domain_name.rstrip(".").lower()
+    listing = route53.call(
+        "list_resource_record_sets",
+        f"Reading DNS records for {gateway.domain_name}",
+        HostedZoneId=gateway.hosted_zone_id,
+        StartRecordName=gateway.domain_name,
+        StartRecordType="A",
+        MaxItems="1",
+    )
+    for record in listing.get("ResourceRecordSets") or []:
+        alias = record.get("AliasTarget") or {}
+        if (
+            record.get("Name", "").rstrip(".").lower() == name
+            and record.get("Type") == "A"
+            and alias.get("DNSName", "").rstrip(".").lower() == target.rstrip(".").lower()
+        ):
+            route53.call(
+                "change_resource_record_sets",
+                f"Removing the DNS alias of {gateway.domain_name}",
+                HostedZoneId=gateway.hosted_zone_id,
+                ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]},
+            )
+            run.did(f"removed DNS alias {gateway.domain_name}")
+
+
+def teardown_domain(run: Run) -> None:
+    """Delete our DNS alias, mapping and domain name; keep a domain other APIs use."""
+    gateway = run.gateway
+    domain = gateway.domain_name
+    call = run.api.call
+    if domain:
+        existing = call(
+            "get_domain_name", f"Reading domain {domain}", missing_ok=True, DomainName=domain
+        )
+    else:
+        existing = None
+    if existing is not None:
+        mappings = run.api.items(
+            "get_api_mappings", f"Listing the mappings of {domain}", DomainName=domain
+        )
+        ours = [
+            m
+            for m in mappings
+            if (gateway.api_id and m.get("ApiId") == gateway.api_id)
+            or (gateway.api_mapping_id and m.get("ApiMappingId") == gateway.api_mapping_id)
+        ]
+        owned = bool(
+            gateway.api_gateway_domain_name
+            or ours
+            or (existing.get("Tags") or {}).get(MANAGED_TAG) == str(gateway.pk)
+        )
+        if owned:
+            target = (existing.get("DomainNameConfigurations") or [{}])[0].get(
+                "ApiGatewayDomainName"
+            ) or gateway.api_gateway_domain_name
+            if gateway.hosted_zone_id and target:
+                _delete_alias(run, target)
+            for mapping in ours:
+                call(
+                    "delete_api_mapping",
+                    f"Deleting the mapping of {domain}",
+                    missing_ok=True,
+                    ApiMappingId=mapping["ApiMappingId"],
+                    DomainName=domain,
+                )
+                run.did(f"deleted mapping {mapping['ApiMappingId']} of {domain}")
+            if len(ours) == len(mappings):
+                call(
+                    "delete_domain_name",
+                    f"Deleting domain {domain}",
+                    missing_ok=True,
+                    DomainName=domain,
+                )
+                run.did(f"deleted domain name {domain}")
+            else:
+                run.did(f"kept domain name {domain}: other APIs are mapped to it")
+    if gateway.api_mapping_id or gateway.api_gateway_domain_name:
+        gateway.api_mapping_id = ""
+        gateway.api_gateway_domain_name = ""
+        run.save("api_mapping_id", "api_gateway_domain_name")
