@@ -86,6 +86,12 @@ class ApiGateway(models.Model):
     previous_integration_secret = models.CharField(max_length=128, blank=True, editable=False)
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    # A lease held while a provisioning operation runs, so that two operators (or a
+    # command and the console) never change the same gateway at once. It expires by
+    # itself if the process running the operation dies.
+    operation = models.CharField(max_length=32, blank=True, editable=False)
+    operation_token = models.CharField(max_length=32, blank=True, editable=False)
+    operation_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     state_changed_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
 

@@ -9,9 +9,14 @@ recorded after the last step succeeded.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
 
 from wsapp import aws
 from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute, generate_secret
@@ -189,6 +194,65 @@ def _operate(
         message = describe_exception(exc)
         _note_error(gateway, message)
         return Result(operation, False, message)
+    lease = _acquire_lease(gateway, operation)
+    if lease is None:
+        message = _busy_message(gateway)
+        return Result(operation, False, message)
+    try:
+        return _run_body(gateway, operation, body, run, start_state, failure_state)
+    finally:
+        _release_lease(gateway, lease)
+
+
+#: How long an operation may hold its gateway before another may take over.
+LEASE_SECONDS = 15 * 60
+
+
+def _acquire_lease(gateway: ApiGateway, operation: str) -> str | None:
+    """Take the gateway's operation lease in one conditional UPDATE; None when busy."""
+    token = secrets.token_hex(8)
+    now = timezone.now()
+    taken = (
+        ApiGateway.objects.filter(pk=gateway.pk)
+        .filter(Q(operation_expires_at__isnull=True) | Q(operation_expires_at__lt=now))
+        .update(
+            operation=operation,
+            operation_token=token,
+            operation_expires_at=now + timedelta(seconds=LEASE_SECONDS),
+        )
+    )
+    return token if taken else None
+
+
+def _busy_message(gateway: ApiGateway) -> str:
+    current = (
+        ApiGateway.objects.filter(pk=gateway.pk)
+        .values("operation", "operation_expires_at")
+        .first()
+        or {}
+    )
+    until = current.get("operation_expires_at")
+    when = f" (its lease ends at {until:%H:%M:%S} UTC)" if until else ""
+    return (
+        f"Another operation ({current.get('operation') or 'unknown'}) is running on gateway "
+        f"{gateway.api_name}{when}: wait for it to finish, then try again."
+    )
+
+
+def _release_lease(gateway: ApiGateway, token: str) -> None:
+    ApiGateway.objects.filter(pk=gateway.pk, operation_token=token).update(
+        operation="", operation_token="", operation_expires_at=None
+    )
+
+
+def _run_body(
+    gateway: ApiGateway,
+    operation: str,
+    body: Callable[[Run], str],
+    run: Run,
+    start_state: str | None,
+    failure_state: str | None,
+) -> Result:
     if start_state:
         gateway.set_state(start_state)
     try:
