@@ -114,7 +114,9 @@ try:
         )
     }
 except ValueError as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL Django can use: {exc}") from exc
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not a database URL Django can use: {exc}"
+    ) from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The local gateway forwards events concurrently: let writers wait briefly for
     # the lock instead of failing with "database is locked".
@@ -175,5 +177,26 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
         "wsapp": {"handlers": ["console"], "level": os.environ.get("WSAPP_LOG_LEVEL", "INFO")},
+    },
+}
+
+# The operator console (django-unfold). Callables are given as dotted paths so that
+# settings import nothing from the admin; see docs/operator_guide.md.
+UNFOLD = {
+    "SITE_TITLE": "WebSockets console",
+    "SITE_HEADER": "WebSockets console",
+    "SITE_SUBHEADER": "API Gateway operations",
+    "SITE_SYMBOL": "cable",
+    "SITE_URL": "/",
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "dashboard.admin.overview.dashboard_callback",
+    "SITE_VIEWS": [
+        ("console/sessions/", "console_sessions", "dashboard.admin.sessions.LiveSessionsView"),
+    ],
+    "STYLES": ["dashboard.admin.navigation.console_stylesheet"],
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "dashboard.admin.navigation.sidebar_navigation",
     },
 }

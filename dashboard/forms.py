@@ -1,0 +1,357 @@
+"""Forms of the operator console: action dialogs and the live sessions filters.
+
+Dialog forms subclass Unfold's ``BaseDialogForm``: Unfold renders them in a modal
+when an action URL is fetched (GET), and calls the action only when the form posted
+back is valid, so a GET never runs an action.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from unfold.forms import BaseDialogForm
+from unfold.widgets import (
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanSwitchWidget,
+)
+
+from wsapp import cleanup
+from wsapp.models import ApiGateway, WebSocketSession
+from wsapp.sending import MessageTooLarge, encode_message
+from wsapp.validators import validate_channel_name
+
+#: What the "Send test message" box holds at first.
+DEFAULT_TEST_MESSAGE = '{"type": "console_test", "message": "Test message from the console"}'
+
+
+def parse_json_message(text: str) -> Any:
+    """Parse an operator's JSON and check it fits in one API Gateway message.
+
+    Raises ``ValidationError`` naming the problem (line and column for bad JSON).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from exc
+    try:
+        encode_message(data)
+    except MessageTooLarge as exc:
+        raise ValidationError(str(exc)) from exc
+    return data
+
+
+class JsonMessageField(forms.CharField):
+    """A textarea whose cleaned value is the parsed JSON."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", UnfoldAdminTextareaWidget(attrs={"rows": 5}))
+        kwargs.setdefault("help_text", "JSON, at most 128 KB once encoded.")
+        super().__init__(strip=True, **kwargs)
+
+    def clean(self, value: Any) -> Any:
+        text = super().clean(value)
+        return parse_json_message(text)
+
+
+# --- Gateways -----------------------------------------------------------------------
+
+
+class GatewayForm(forms.ModelForm):
+    """The gateway record, with labels operators know from the AWS console."""
+
+    class Meta:
+        model = ApiGateway
+        fields = (
+            "api_name",
+            "api_description",
+            "target_base_endpoint",
+            "route_selection_expression",
+            "stage_name",
+            "default_channel_name",
+            "region",
+            "tags",
+            "domain_name",
+            "certificate_arn",
+            "hosted_zone_id",
+        )
+        labels = {
+            "api_name": "API name",
+            "api_description": "Description",
+            "stage_name": "Stage",
+            "default_channel_name": "Default channel",
+            "domain_name": "Custom domain name",
+            "certificate_arn": "ACM certificate ARN",
+            "hosted_zone_id": "Route 53 hosted zone id",
+        }
+        help_texts = {
+            "certificate_arn": "An ISSUED certificate in the gateway's region that covers "
+            "the domain name.",
+            "hosted_zone_id": "Optional: Create custom domain then points the domain at API "
+            "Gateway in this zone. Without it, add the DNS record yourself.",
+        }
+
+
+class GatewayDialogForm(BaseDialogForm):
+    """Confirmation of a provisioning action; shows which gateway it applies to."""
+
+    form_before_template = "dashboard/gateways/dialog_target.html"
+
+    def gateway(self) -> ApiGateway | None:
+        return ApiGateway.objects.filter(pk=self.object_id).first()
+
+    def get_before_template_context(
+        self, request: HttpRequest, object_id: int | str | None = None
+    ) -> dict[str, Any]:
+        return {"gateway": self.gateway()}
+
+
+class SyncDialogForm(GatewayDialogForm):
+    """Shows the plan (read from AWS, changing nothing) before sync applies it."""
+
+    form_before_template = "dashboard/gateways/dialog_plan.html"
+
+    def get_before_template_context(
+        self, request: HttpRequest, object_id: int | str | None = None
+    ) -> dict[str, Any]:
+        from dashboard.admin.gateways import read_plan
+
+        gateway = self.gateway()
+        context: dict[str, Any] = {"gateway": gateway}
+        if gateway is not None:
+            context["differences"], context["plan_error"] = read_plan(gateway)
+        return context
+
+
+class TeardownDialogForm(GatewayDialogForm):
+    """Teardown deletes the API in AWS: the operator types the gateway's name to confirm."""
+
+    confirm_name = forms.CharField(
+        label="Type the gateway's name to confirm",
+        widget=UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"].strip()
+        gateway = self.gateway()
+        if gateway is None or typed != gateway.api_name:
+            raise ValidationError("That is not this gateway's name; nothing was deleted.")
+        return typed
+
+
+# --- Session actions ----------------------------------------------------------------
+
+
+class SendTestMessageForm(BaseDialogForm):
+    """The JSON to send to one session."""
+
+    message = JsonMessageField(label="Message", initial=DEFAULT_TEST_MESSAGE)
+
+
+class SendToChannelForm(BaseDialogForm):
+    """A message for every connected session of a channel, optionally on one gateway."""
+
+    form_after_template = "dashboard/sessions/dialog_channel_note.html"
+
+    channel = forms.CharField(
+        label="Channel",
+        max_length=128,
+        validators=[validate_channel_name],
+        widget=UnfoldAdminTextInputWidget(),
+    )
+    gateway = forms.ModelChoiceField(
+        label="Gateway",
+        queryset=ApiGateway.objects.all(),
+        required=False,
+        empty_label="Every gateway",
+        widget=UnfoldAdminSelectWidget(),
+    )
+    message = JsonMessageField(label="Message", initial=DEFAULT_TEST_MESSAGE)
+
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request, *args, **kwargs)
+        # Opened from the live sessions page: start from the channel and gateway
+        # the table is filtered on.
+        channel = request.GET.get("channel", "")
+        if channel:
+            self.fields["channel"].initial = channel
+        gateway = request.GET.get("gateway", "")
+        if gateway.isdigit():
+            self.fields["gateway"].initial = int(gateway)
+
+    def sessions(self) -> Any:
+        """The connected sessions the message goes to (the form must be valid)."""
+        sessions = WebSocketSession.objects.filter(
+            channel_name=self.cleaned_data["channel"], connected=True
+        )
+        if self.cleaned_data.get("gateway"):
+            sessions = sessions.filter(api_gateway=self.cleaned_data["gateway"])
+        return sessions
+
+
+class DisconnectDialogForm(BaseDialogForm):
+    """Confirmation of a disconnect; nothing to fill in."""
+
+
+# --- Cleanup ------------------------------------------------------------------------
+
+_switch = UnfoldBooleanSwitchWidget
+
+
+class CleanupForm(BaseDialogForm):
+    """Which cleanups to run, and their ages. Builds ``wsapp.cleanup.CleanupOptions``."""
+
+    form_before_template = "dashboard/cleanup/dialog_counts.html"
+
+    disconnected_sessions = forms.BooleanField(
+        label="Disconnected sessions", required=False, initial=True, widget=_switch()
+    )
+    stale_sessions = forms.BooleanField(
+        label="Stale sessions", required=False, initial=True, widget=_switch()
+    )
+    stale_hours = forms.IntegerField(
+        label="Stale after (hours)",
+        min_value=cleanup.CONNECTION_LIFETIME_HOURS,
+        max_value=cleanup.MAX_STALE_HOURS,
+        initial=cleanup.CONNECTION_LIFETIME_HOURS + 1,
+        help_text="Sessions still marked connected but opened longer ago than this. API "
+        f"Gateway ends every connection after {cleanup.CONNECTION_LIFETIME_HOURS} hours.",
+        widget=UnfoldAdminIntegerFieldWidget(),
+    )
+    tokens = forms.BooleanField(label="Old tokens", required=False, initial=True, widget=_switch())
+    token_age = forms.IntegerField(
+        label="Tokens older than (seconds)",
+        min_value=1,
+        max_value=cleanup.MAX_TOKEN_AGE,
+        initial=cleanup.DEFAULT_TOKEN_AGE,
+        widget=UnfoldAdminIntegerFieldWidget(),
+    )
+    rate_limits = forms.BooleanField(
+        label="Old rate-limit records", required=False, initial=True, widget=_switch()
+    )
+    rate_limit_age = forms.IntegerField(
+        label="Rate-limit records older than (days)",
+        min_value=1,
+        max_value=cleanup.MAX_RATE_LIMIT_AGE,
+        initial=cleanup.DEFAULT_RATE_LIMIT_AGE,
+        widget=UnfoldAdminIntegerFieldWidget(),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("tokens") and cleanup.token_age_below_expiry(data["token_age"]):
+            from wsapp import conf
+
+            self.add_error(
+                "token_age",
+                "Tokens this young may still be valid: use at least "
+                f"{conf.get('token_expiry_seconds')} seconds (the token expiry).",
+            )
+            return data
+        try:
+            data["options"] = self.options_from(data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        return data
+
+    @staticmethod
+    def options_from(data: dict[str, Any]) -> cleanup.CleanupOptions:
+        """CleanupOptions for cleaned (or initial) form values."""
+        return cleanup.CleanupOptions(
+            disconnected_sessions=bool(data.get("disconnected_sessions")),
+            stale_hours=data["stale_hours"] if data.get("stale_sessions") else None,
+            token_age=data["token_age"] if data.get("tokens") else None,
+            rate_limit_age=data["rate_limit_age"] if data.get("rate_limits") else None,
+        )
+
+    @classmethod
+    def default_options(cls) -> cleanup.CleanupOptions:
+        """The options the dialog starts with."""
+        return cls.options_from({name: field.initial for name, field in cls.base_fields.items()})
+
+    def get_before_template_context(
+        self, request: HttpRequest, object_id: int | str | None = None
+    ) -> dict[str, Any]:
+        from dashboard.admin.cleanup import planned_counts
+
+        # Unfold's dialog lists field errors only: show the form-wide ones here.
+        errors = self.non_field_errors() if self.is_bound else []
+        return {"planned": planned_counts(self.default_options()), "errors": errors}
+
+
+# --- Live sessions filters ----------------------------------------------------------
+
+CONNECTED_CHOICES = [("yes", "Connected"), ("no", "Disconnected"), ("any", "Any")]
+#: Last-seen filter choices -> (newer than, older than).
+LAST_SEEN_WINDOWS: dict[str, tuple[timedelta | None, timedelta | None]] = {
+    "1m": (timedelta(minutes=1), None),
+    "10m": (timedelta(minutes=10), None),
+    "1h": (timedelta(hours=1), None),
+    "24h": (timedelta(hours=24), None),
+    # API Gateway drops a connection idle for 10 minutes.
+    "idle": (None, timedelta(minutes=10)),
+}
+LAST_SEEN_CHOICES = [
+    ("", "Any time"),
+    ("1m", "In the last minute"),
+    ("10m", "In the last 10 minutes"),
+    ("1h", "In the last hour"),
+    ("24h", "In the last 24 hours"),
+    ("idle", "More than 10 minutes ago"),
+]
+
+
+class SessionFilterForm(forms.Form):
+    """The live sessions page's filters, read from the query string."""
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=128,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "Connection id or username"}),
+    )
+    gateway = forms.ModelChoiceField(
+        label="Gateway",
+        queryset=ApiGateway.objects.all(),
+        required=False,
+        empty_label="Every gateway",
+        widget=UnfoldAdminSelectWidget(),
+    )
+    channel = forms.CharField(
+        label="Channel", required=False, max_length=128, widget=UnfoldAdminTextInputWidget()
+    )
+    user = forms.CharField(
+        label="User",
+        required=False,
+        max_length=150,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "Exact username"}),
+    )
+    connected = forms.ChoiceField(
+        label="State",
+        choices=CONNECTED_CHOICES,
+        required=False,
+        widget=UnfoldAdminSelectWidget(),
+    )
+    last_seen = forms.ChoiceField(
+        label="Last seen",
+        choices=LAST_SEEN_CHOICES,
+        required=False,
+        widget=UnfoldAdminSelectWidget(),
+    )
+
+    def connected_value(self) -> str:
+        """'yes' (the default), 'no' or 'any'."""
+        if self.is_valid():
+            return self.cleaned_data.get("connected") or "yes"
+        return "yes"

@@ -1,0 +1,148 @@
+"""End to end through the operator console: Chromium ↔ live Django ↔ local API Gateway.
+
+An operator signs in, creates and deploys a gateway from the console, watches a
+chat page's socket appear in the live sessions table, sends it a test message
+(which the page receives), disconnects it, runs the cleanup and watches its
+progress bar finish. Every console page is screenshotted into test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from dashboard.admin import cleanup as console_cleanup
+from dashboard.demo import DEFAULT_GATEWAY_NAME
+from tests.helpers.browser import browser, new_page, screenshot  # noqa: F401  (fixtures)
+from tests.helpers.console import ConsoleStack, console_stack  # noqa: F401  (fixtures)
+from tests.helpers.livestack import PASSWORD, wait_until
+from wsapp.models import ApiGateway, CleanupRun, WebSocketSession
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+#: The live table refreshes every 5 s: a new row must show within one refresh
+#: (plus the time the request takes).
+ONE_REFRESH_MS = 8_000
+
+
+def sign_in(page, stack: ConsoleStack, username: str) -> None:
+    page.goto(stack.url("/admin/login/?next=/admin/"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.locator("form button[type=submit]").click()
+    expect(page).to_have_url(stack.url("/admin/"))
+
+
+def confirm_dialog(page, button: str) -> None:
+    """Submit the Unfold dialog an action button opened (htmx then reloads the page)."""
+    dialog = page.locator("#modal-content #dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("button[type=submit]").filter(has_text=button).click()
+
+
+def run_detail_action(page, url_path: str, submit: str) -> None:
+    """Click a change-page button (found by its URL) and confirm its dialog."""
+    page.locator(f'a[href$="/{url_path}/"]').first.click()
+    confirm_dialog(page, submit)
+
+
+def expect_message(page, text: str) -> None:
+    expect(page.locator("body")).to_contain_text(text)
+
+
+def test_operator_console_end_to_end(console_stack: ConsoleStack, new_page):
+    get_user_model().objects.create_superuser("ops", password=PASSWORD)
+    page = new_page("operator")
+    sign_in(page, console_stack, "ops")
+    screenshot(page, "console-overview")
+
+    # --- Create the gateway record, then create and deploy it in the local gateway.
+    page.goto(console_stack.url("/admin/wsapp/apigateway/add/"))
+    page.fill("#id_api_name", DEFAULT_GATEWAY_NAME)
+    page.fill("#id_target_base_endpoint", console_stack.url("/ws/"))
+    page.fill("#id_stage_name", "test")
+    page.fill("#id_default_channel_name", "general")
+    page.locator("button[name=_continue]").click()
+    expect(page).to_have_url(re.compile(r"/admin/wsapp/apigateway/\d+/change/$"))
+    expect(page.locator("[data-not-created]")).to_be_visible()
+    record = ApiGateway.objects.get(api_name=DEFAULT_GATEWAY_NAME)
+    assert record.state == "draft"
+
+    run_detail_action(page, "create-in-aws", "Create")
+    expect_message(page, f"{DEFAULT_GATEWAY_NAME}: Create: succeeded.")
+    expect(page.locator("[data-routes]")).to_contain_text("$connect")
+    record.refresh_from_db()
+    assert record.state == "deployed"
+
+    run_detail_action(page, "deploy", "Deploy")
+    expect_message(page, f"{DEFAULT_GATEWAY_NAME}: Deploy: succeeded.")
+    expect(page.locator("[data-differences]")).to_contain_text("None: AWS matches this record.")
+    screenshot(page, "console-gateway")
+
+    # --- The live sessions table picks up a new socket within one refresh.
+    page.goto(console_stack.url("/admin/console/sessions/"))
+    expect(page.locator("#sessions tbody")).to_contain_text("No sessions match these filters.")
+    chat = page.context.new_page()  # same login: the demo chat opens a socket
+    chat.goto(console_stack.url("/"))
+    expect(chat.locator("#ws-state")).to_have_attribute("data-ws-state", "open")
+    session = WebSocketSession.objects.get(connected=True)
+    row = page.locator(f'tr[data-connection-id="{session.connection_id}"]')
+    expect(row).to_be_visible(timeout=ONE_REFRESH_MS)
+    screenshot(page, "console-sessions")
+
+    # --- Send it a test message: the page receives it.
+    row.locator("[data-action=send-test-message]").click()
+    confirm_dialog(page, "Send")
+    expect_message(page, f"{session.connection_id}: Send test message: succeeded. delivered.")
+    expect(chat.locator("#messages .pushed")).to_have_text("Test message from the console")
+
+    # --- Disconnect it through the management API.
+    row = page.locator(f'tr[data-connection-id="{session.connection_id}"]')
+    row.locator("[data-action=disconnect]").click()
+    confirm_dialog(page, "Disconnect")
+    expect_message(page, f"{session.connection_id}: Disconnect: succeeded. closed.")
+    session.refresh_from_db()
+    assert not session.connected
+    # The chat client reconnects by design; wait for it so nothing is in flight.
+    expect(chat.locator("#ws-state")).to_have_attribute("data-ws-state", "open")
+    wait_until(
+        lambda: WebSocketSession.objects.filter(connected=True).exists(),
+        message="the chat page to reconnect",
+    )
+    chat.close()
+    wait_until(
+        lambda: not WebSocketSession.objects.filter(connected=True).exists(),
+        message="the closed tab's $disconnect",
+    )
+
+    # --- Cleanup: the counts, then a run whose progress bar finishes.
+    page.goto(console_stack.url("/admin/wsapp/cleanuprun/"))
+    expect(page.locator('[data-cleanup="disconnected_sessions"] [data-count]')).to_have_text("2")
+    page.locator('a[href$="/cleanuprun/run/"]').click()
+    confirm_dialog(page, "Delete now")
+    expect_message(page, "Cleanup started: ")
+    progress = page.locator("#cleanup-progress")
+    expect(progress).to_have_attribute("data-status", "finished")
+    expect(progress.locator("[data-progress-text]")).to_contain_text("Finished: 2 rows deleted.")
+    assert console_cleanup.join_runs(timeout=10)
+    assert CleanupRun.objects.get().status == "finished"
+    assert not WebSocketSession.objects.exists()
+    screenshot(page, "console-cleanup")
+
+    # --- Every other page renders; a screenshot of each.
+    for path, name in [
+        ("/admin/", "console-overview-after"),
+        ("/admin/wsapp/apigateway/", "console-gateways"),
+        ("/admin/wsapp/websockettoken/", "console-tokens"),
+        ("/admin/wsapp/connectionratelimit/", "console-ratelimits"),
+        ("/admin/wsapp/channelaccessrule/", "console-rules"),
+        ("/admin/admin/logentry/", "console-history"),
+    ]:
+        page.goto(console_stack.url(path))
+        expect(page.locator("#main")).to_be_visible()
+        screenshot(page, name)
+    expect(page.locator("body")).to_contain_text("Send test message: succeeded. delivered.")
+    assert page.js_errors == []

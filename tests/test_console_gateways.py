@@ -1,0 +1,352 @@
+"""Gateways in the console: the list, the form, the AWS panel and the provisioning buttons.
+
+Provisioning runs for real against the local API Gateway (boto3 pointed at it by
+``aws_gateway``); nothing of wsapp is mocked.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.urls import reverse
+
+from tests.helpers.console import (  # noqa: F401  (fixtures)
+    client_with,
+    csrf_post,
+    dialog_post,
+    htmx_headers,
+    last_log,
+    non_staff_client,
+    operator,
+    operator_client,
+    page_messages,
+    snapshot,
+    staff_client,
+)
+from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
+    aws_gateway,
+    clear_calls,
+    control_calls,
+    fail_calls,
+    inventory,
+    local_gateway,
+    make_local_gateway,
+)
+from wsapp import provisioning
+from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def record() -> ApiGateway:
+    return ApiGateway.objects.create(
+        api_name="console-gw",
+        target_base_endpoint="https://backend.example.com/ws/",
+        stage_name="production",
+    )
+
+
+@pytest.fixture
+def created(record: ApiGateway, aws_gateway) -> ApiGateway:
+    """The record, created and deployed in the local gateway (not through the console)."""
+    result = provisioning.create(record)
+    assert result.ok, result.message
+    record.refresh_from_db()
+    clear_calls(aws_gateway)
+    return record
+
+
+def action_url(record: ApiGateway, name: str) -> str:
+    return reverse(f"admin:wsapp_apigateway_{name}", args=[record.pk])
+
+
+def change_url(record: ApiGateway) -> str:
+    return reverse("admin:wsapp_apigateway_change", args=[record.pk])
+
+
+def form_data(record: ApiGateway, routes: list[dict[str, str]] | None = None, **changes) -> dict:
+    """What the change form posts: the record's fields and the routes inline."""
+    data = {
+        "api_name": record.api_name,
+        "api_description": record.api_description,
+        "target_base_endpoint": record.target_base_endpoint,
+        "route_selection_expression": record.route_selection_expression,
+        "stage_name": record.stage_name,
+        "default_channel_name": record.default_channel_name,
+        "region": record.region,
+        "tags": "{}",
+        "domain_name": record.domain_name,
+        "certificate_arn": record.certificate_arn,
+        "hosted_zone_id": record.hosted_zone_id,
+        "additional_routes-TOTAL_FORMS": str(len(routes or [])),
+        "additional_routes-INITIAL_FORMS": "0",
+        "additional_routes-MIN_NUM_FORMS": "0",
+        "additional_routes-MAX_NUM_FORMS": "1000",
+        "_continue": "1",
+    }
+    for i, route in enumerate(routes or []):
+        for key, value in route.items():
+            data[f"additional_routes-{i}-{key}"] = value
+        data[f"additional_routes-{i}-api_gateway"] = str(record.pk)
+    data.update(changes)
+    return data
+
+
+# --- List and form ------------------------------------------------------------------
+
+
+def test_list_shows_state_badges(operator_client, record):
+    ApiGateway.objects.create(
+        api_name="broken", target_base_endpoint="https://x.example.com/ws/", state="failed"
+    )
+    content = operator_client.get(reverse("admin:wsapp_apigateway_changelist")).content.decode()
+    assert "Failed" in content and "bg-red-100" in content
+    assert "Draft" in content and "bg-blue-100" in content
+
+
+def test_secret_is_never_shown_whole(operator_client, created):
+    content = operator_client.get(change_url(created)).content.decode()
+    panel = operator_client.get(action_url(created, "aws")).content.decode()
+    for page in (content, panel):
+        assert created.integration_secret not in page
+    assert created.masked_secret in content
+    assert f"the current secret ({created.masked_secret})" in panel
+
+
+def test_saving_the_form_does_not_call_aws(operator_client, created, aws_gateway):
+    response = csrf_post(
+        operator_client,
+        change_url(created),
+        form_data(created, target_base_endpoint="https://other.example.com/ws/"),
+    )
+    assert response.status_code == 302, response.content[:3000]
+    assert control_calls(aws_gateway) == []
+    created.refresh_from_db()
+    assert created.target_base_endpoint == "https://other.example.com/ws/"
+    assert created.state == "deployed"
+    assert any("AWS is unchanged until you run Sync" in m for m in page_messages(response))
+
+
+def test_routes_edited_inline_wait_for_sync(operator_client, created, aws_gateway):
+    route = {"name": "Chat", "route_key": "chat", "integration_url": "https://b.example.com/c"}
+    response = csrf_post(operator_client, change_url(created), form_data(created, [route]))
+    assert response.status_code == 302, response.content[:3000]
+    assert control_calls(aws_gateway) == []
+    saved = ApiGatewayAdditionalRoute.objects.get(api_gateway=created)
+    assert not saved.deployed
+    dialog_post(operator_client, action_url(created, "sync_gateway"))
+    saved.refresh_from_db()
+    assert saved.deployed
+    assert "chat" in inventory(aws_gateway)["apis"][0]["routes"]
+
+
+def test_a_created_gateway_cannot_be_deleted_before_teardown(operator_client, created):
+    delete = reverse("admin:wsapp_apigateway_delete", args=[created.pk])
+    assert operator_client.get(delete).status_code == 403
+
+
+def test_a_draft_gateway_can_be_deleted(operator_client, record):
+    delete = reverse("admin:wsapp_apigateway_delete", args=[record.pk])
+    assert operator_client.get(delete).status_code == 200
+
+
+# --- The AWS panel --------------------------------------------------------------------
+
+
+def test_panel_shows_what_aws_holds(operator_client, created):
+    content = operator_client.get(action_url(created, "aws")).content.decode()
+    for key in ("$connect", "$disconnect", "$default"):
+        assert key in content
+    assert "https://backend.example.com/ws/connect" in content
+    assert created.api_id in content
+    assert created.deployment_id in content
+    assert "None: AWS matches this record." in content
+
+
+def test_panel_of_a_draft_says_it_is_not_created(operator_client, record, aws_gateway):
+    content = operator_client.get(action_url(record, "aws")).content.decode()
+    assert "Not created in AWS yet" in content
+    assert control_calls(aws_gateway) == []
+
+
+def test_panel_lists_differences_and_the_last_error(operator_client, created):
+    ApiGateway.objects.filter(pk=created.pk).update(
+        target_base_endpoint="https://moved.example.com/ws/", last_error="Deploying: boom"
+    )
+    content = operator_client.get(action_url(created, "aws")).content.decode()
+    assert "https://moved.example.com/ws/connect" in content  # the difference names it
+    assert "Last error:" in content and "Deploying: boom" in content
+
+
+def test_panel_reports_an_unreachable_aws_in_one_line(
+    operator_client, created, monkeypatch, settings
+):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYV2", "http://127.0.0.1:9")
+    settings.WEBSOCKETS = {"aws_max_attempts": 1, "aws_connect_timeout": 1}
+    content = operator_client.get(action_url(created, "aws")).content.decode()
+    assert "Could not read AWS:" in content
+    assert "Traceback" not in content
+
+
+def test_panel_is_loaded_after_the_page(operator_client, created, aws_gateway):
+    content = operator_client.get(change_url(created)).content.decode()
+    assert f'hx-get="{action_url(created, "aws")}"' in content
+    assert control_calls(aws_gateway) == []  # the page itself never waits for AWS
+
+
+def test_panel_needs_the_view_permission(staff_client, created):
+    assert staff_client.get(action_url(created, "aws")).status_code == 403
+
+
+# --- Provisioning buttons -------------------------------------------------------------
+
+
+def test_buttons_are_on_the_change_page(operator_client, record):
+    content = operator_client.get(change_url(record)).content.decode()
+    for name in (
+        "create_in_aws",
+        "sync_gateway",
+        "deploy_gateway",
+        "create_custom_domain",
+        "rotate_secret",
+        "teardown_gateway",
+    ):
+        assert action_url(record, name) in content, name
+
+
+def test_create_asks_first_and_changes_nothing_on_get(operator_client, record, aws_gateway):
+    before = snapshot(ApiGateway, LogEntry)
+    response = operator_client.get(action_url(record, "create_in_aws"))
+    assert b"Create this gateway in AWS?" in response.content
+    assert snapshot(ApiGateway, LogEntry) == before
+    assert control_calls(aws_gateway) == []
+
+
+def test_create_provisions_and_records_it(operator_client, record, aws_gateway):
+    response = dialog_post(
+        operator_client, action_url(record, "create_in_aws"), **htmx_headers(change_url(record))
+    )
+    assert response["HX-Redirect"] == change_url(record)
+    record.refresh_from_db()
+    assert record.state == "deployed"
+    assert record.api_id
+    assert inventory(aws_gateway)["apis"][0]["stages"] == {"production": True}
+    [message] = page_messages(response)
+    assert message.startswith("console-gw: Create: succeeded.")
+    entry = last_log(record)
+    assert entry.user.username == "ops"
+    assert entry.change_message.startswith("Create: succeeded.")
+
+
+def test_aws_error_is_a_short_message(operator_client, record, aws_gateway):
+    fail_calls(aws_gateway, 1)
+    response = dialog_post(operator_client, action_url(record, "create_in_aws"))
+    [message] = page_messages(response)
+    assert "Create: failed." in message
+    assert "BadRequestException" in message
+    assert "Traceback" not in message and "\n" not in message
+    record.refresh_from_db()
+    assert record.state == "failed"
+    assert "failed" in last_log(record).change_message
+
+
+def test_sync_shows_the_plan_before_applying_it(operator_client, created, aws_gateway):
+    ApiGateway.objects.filter(pk=created.pk).update(
+        target_base_endpoint="https://moved.example.com/ws/"
+    )
+    dialog = operator_client.get(action_url(created, "sync_gateway")).content.decode()
+    assert "Apply the plan?" in dialog
+    assert "https://moved.example.com/ws/connect" in dialog
+    assert [c for c in control_calls(aws_gateway) if c["method"] != "GET"] == []
+    response = dialog_post(operator_client, action_url(created, "sync_gateway"))
+    assert "Sync: succeeded." in page_messages(response)[0]
+    routes = inventory(aws_gateway)["apis"][0]["routes"]
+    assert routes["$connect"]["uri"] == "https://moved.example.com/ws/connect"
+
+
+def test_sync_dialog_of_a_gateway_in_sync(operator_client, created):
+    dialog = operator_client.get(action_url(created, "sync_gateway")).content.decode()
+    assert "AWS already matches this record" in dialog
+
+
+def test_deploy(operator_client, created, aws_gateway):
+    previous = created.deployment_id
+    response = dialog_post(operator_client, action_url(created, "deploy_gateway"))
+    assert "Deploy: succeeded." in page_messages(response)[0]
+    created.refresh_from_db()
+    assert created.deployment_id != previous
+
+
+def test_rotate_secret(operator_client, created, monkeypatch):
+    # The grace period lets a real deployment reach every API Gateway node; the
+    # local gateway switches at once.
+    monkeypatch.setattr(provisioning.operations, "ROTATION_GRACE_SECONDS", 0.0)
+    old = created.integration_secret
+    response = dialog_post(operator_client, action_url(created, "rotate_secret"))
+    created.refresh_from_db()
+    assert created.integration_secret != old
+    [message] = page_messages(response)
+    assert "Rotate secret: succeeded." in message
+    assert created.integration_secret not in message
+    assert old not in last_log(created).change_message
+
+
+def test_custom_domain_without_a_domain_explains_what_is_missing(operator_client, created):
+    response = dialog_post(operator_client, action_url(created, "create_custom_domain"))
+    [message] = page_messages(response)
+    assert "Create custom domain: failed." in message
+    assert "domain name and the certificate ARN" in message
+    created.refresh_from_db()
+    assert created.state == "deployed"
+
+
+def test_teardown_needs_the_name_typed(operator_client, created, aws_gateway):
+    response = dialog_post(
+        operator_client, action_url(created, "teardown_gateway"), {"confirm_name": "nope"}
+    )
+    assert b"That is not this gateway" in response.content
+    assert len(inventory(aws_gateway)["apis"]) == 1
+    response = dialog_post(
+        operator_client, action_url(created, "teardown_gateway"), {"confirm_name": "console-gw"}
+    )
+    assert "Teardown: succeeded." in page_messages(response)[0]
+    assert inventory(aws_gateway)["apis"] == []
+    created.refresh_from_db()
+    assert (created.state, created.api_id) == ("draft", "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "create_in_aws",
+        "sync_gateway",
+        "deploy_gateway",
+        "create_custom_domain",
+        "rotate_secret",
+        "teardown_gateway",
+    ],
+)
+def test_every_button_needs_a_permission(name, client_with, created, aws_gateway):
+    viewer = client_with("wsapp.view_apigateway")
+    assert viewer.get(action_url(created, name)).status_code == 403
+    response = dialog_post(viewer, action_url(created, name), {"confirm_name": "console-gw"})
+    assert response.status_code == 403
+    assert [c for c in control_calls(aws_gateway) if c["method"] != "GET"] == []
+    assert not LogEntry.objects.exists()
+
+
+def test_teardown_needs_the_delete_permission(client_with, created, aws_gateway):
+    changer = client_with("wsapp.view_apigateway", "wsapp.change_apigateway")
+    response = dialog_post(
+        changer, action_url(created, "teardown_gateway"), {"confirm_name": "console-gw"}
+    )
+    assert response.status_code == 403
+    assert len(inventory(aws_gateway)["apis"]) == 1
+    assert changer.get(action_url(created, "deploy_gateway")).status_code == 200
+
+
+def test_non_staff_are_sent_to_login(non_staff_client, created):
+    response = non_staff_client.post(action_url(created, "deploy_gateway"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
