@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import path
 
+from dashboard.demo import ChatView, chat_page
+from dashboard.health import health_view
 from wsapp.views import WebSocketTokenView
 
 urlpatterns = [
+    path("admin/health/", health_view, name="dashboard_health"),
     path("admin/", admin.site.urls),
     path("ws-token/", WebSocketTokenView.as_view(), name="ws_token"),
+    # The demo chat: its page, and the views its API Gateway forwards events to.
+    path("", chat_page, name="demo_chat"),
+    path("logout/", LogoutView.as_view(next_page="demo_chat"), name="demo_logout"),
+    path("ws/<slug:route>", ChatView.as_view(), name="chat_ws"),
 ]

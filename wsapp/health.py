@@ -3,18 +3,22 @@
 Each check says pass, warn or fail, shows its evidence, says what to do, and
 links to its section of docs/troubleshooting.md. Checks that read the database
 run first, in the caller's thread; checks that reach AWS or DNS then run
-concurrently, each with its own timeout, so one slow call cannot hang the page.
-Network checks get plain data prepared beforehand and never touch the ORM.
+concurrently in daemon threads, each with its own timeout, so one slow call can
+neither hang the page nor keep ``checkGateway`` from exiting. Network checks get
+plain data prepared beforehand and never touch the ORM (a query from a pool
+thread would open a connection nobody closes, and inside a test transaction it
+would not even see the test's rows).
 
 Run them from the health page or ``python manage.py checkGateway [--pk N]``.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,13 +32,14 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from wsapp import aws, conf
+from wsapp.cleanup import last_finished_run
 from wsapp.models import (
     ApiGateway,
-    CleanupRun,
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
 )
+from wsapp.provisioning.calls import describe_exception
 from wsapp.validators import normalise_endpoint
 
 logger = logging.getLogger("wsapp")
@@ -42,9 +47,19 @@ logger = logging.getLogger("wsapp")
 DOCS = "docs/troubleshooting.md"
 #: API Gateway closes every connection after this long.
 MAX_CONNECTION_AGE = timedelta(hours=2)
+#: Seconds each network check may take unless the caller says otherwise.
+DEFAULT_TIMEOUT = 10.0
+#: Network checks running at once. AWS's control plane allows 10 requests per second
+#: (burst 40) per account, shared with everything else: stay well inside it.
+MAX_WORKERS = 8
+#: Asked for when no session is live: no connection has this id, so a reachable
+#: management API answers 410 Gone.
+PROBE_CONNECTION_ID = "AAAAAAAAAAA="
 
 
 class Status(StrEnum):
+    """The verdict of one check."""
+
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
@@ -65,6 +80,7 @@ class CheckResult:
 
     @property
     def doc_url(self) -> str:
+        """Where the check is explained: ``docs/troubleshooting.md#<section>``."""
         return f"{DOCS}#{self.anchor}" if self.anchor else DOCS
 
     @property
@@ -74,6 +90,8 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class CheckInfo:
+    """A check's stable id, its title and its section of docs/troubleshooting.md."""
+
     id: str
     title: str
     anchor: str
@@ -143,6 +161,7 @@ THRESHOLDS = {
 def result(
     check_id: str, status: Status, evidence: Iterable[str] = (), fix: str = "", subject: str = ""
 ) -> CheckResult:
+    """A result of check ``check_id``; the fix is dropped when it passed."""
     info = CHECKS[check_id]
     return CheckResult(
         id=check_id,
@@ -159,6 +178,7 @@ def result(
 
 
 def check_target_endpoint(gateway: ApiGateway) -> CheckResult:
+    """H112: the target base endpoint is https (http only on loopback) and ends in '/'."""
     endpoint = gateway.target_base_endpoint
     problems = []
     try:
@@ -218,6 +238,7 @@ def url_problem(url: str) -> str | None:
 
 
 def check_integrations_resolve(gateway: ApiGateway) -> CheckResult:
+    """H111: every integration URL reaches a WebSocketView of this site on an allowed host."""
     evidence, problems = [], []
     for key, url in integration_urls(gateway).items():
         problem = url_problem(url)
@@ -239,6 +260,7 @@ def check_integrations_resolve(gateway: ApiGateway) -> CheckResult:
 
 
 def check_additional_routes_deployed(gateway: ApiGateway) -> CheckResult:
+    """H104: every additional route saved in Django has been synced and deployed."""
     pending = [r.route_key for r in gateway.additional_routes.all() if not r.deployed]
     if pending:
         return result(
@@ -258,6 +280,7 @@ def check_additional_routes_deployed(gateway: ApiGateway) -> CheckResult:
 
 
 def check_stale_data() -> list[CheckResult]:
+    """H401-H405: rows the cleanup commands should be deleting, and whether they run."""
     now = timezone.now()
     results = []
     disconnected = WebSocketSession.objects.filter(connected=False).count()
@@ -304,11 +327,7 @@ def check_stale_data() -> list[CheckResult]:
             f"Schedule `python manage.py cleanupWebSocketTokens --rate-limit-age={days}`.",
         )
     )
-    last = (
-        CleanupRun.objects.filter(status=CleanupRun.Status.FINISHED, dry_run=False)
-        .order_by("-started_at")
-        .first()
-    )
+    last = last_finished_run()
     if last is None:
         results.append(
             result(
@@ -338,7 +357,8 @@ def check_stale_data() -> list[CheckResult]:
 
 
 def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
+    # A clock a little ahead of the database's must not print "-1 min".
+    seconds = max(int(delta.total_seconds()), 0)
     if seconds < 3600:
         return f"{seconds // 60} min"
     if seconds < 86400:
@@ -347,6 +367,7 @@ def _ago(delta: timedelta) -> str:
 
 
 def check_abuse() -> list[CheckResult]:
+    """H501 rate-limit rejections in the last hour, H502 users fetching tokens in a loop."""
     now = timezone.now()
     hour_ago = now - timedelta(hours=1)
     recent = ConnectionRateLimit.objects.filter(last_attempt__gte=hour_ago)
@@ -394,46 +415,46 @@ def check_abuse() -> list[CheckResult]:
 # --- Checks that run concurrently (network) -------------------------------------
 
 
-def check_credentials() -> list[CheckResult]:
+def check_region() -> CheckResult:
+    """H002: an AWS region is configured (settings, environment or profile; no network)."""
     region = aws.configured_region()
-    results = [
-        result(
-            "wsapp.H002",
-            Status.PASS if region else Status.FAIL,
-            [f"Region: {region}" if region else "No region configured"],
-            "Set AWS_GATEWAY_REGION_NAME (or AWS_REGION_NAME) in the environment.",
-        )
-    ]
+    return result(
+        "wsapp.H002",
+        Status.PASS if region else Status.FAIL,
+        [f"Region: {region}" if region else "No region configured"],
+        "Set AWS_GATEWAY_REGION_NAME (or AWS_REGION_NAME) in the environment.",
+    )
+
+
+def check_credentials(region: str) -> CheckResult:
+    """H001: the credentials work (STS GetCallerIdentity in ``region``)."""
+    fix = (
+        "Give Django credentials: an IAM role, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+        "or AWS_IAM_PROFILE naming a profile. See docs/gateway_setup.md for the policy."
+    )
     if not region:
-        results.append(
-            result("wsapp.H001", Status.FAIL, ["Skipped: no region"], "Configure a region first.")
+        return result(
+            "wsapp.H001",
+            Status.FAIL,
+            ["Not checked: no region is configured (wsapp.H002)"],
+            "Configure a region first.",
         )
-        return results
     try:
-        identity = aws.client("sts").get_caller_identity()
+        identity = aws.client("sts", region=region).get_caller_identity()
     except Exception as exc:
-        results.append(
-            result(
-                "wsapp.H001",
-                Status.FAIL,
-                [aws.error_message(exc)],
-                "Give Django credentials: an IAM role, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                "or AWS_IAM_PROFILE naming a profile. See docs/gateway_setup.md for the policy.",
-            )
-        )
-    else:
-        results.append(
-            result(
-                "wsapp.H001",
-                Status.PASS,
-                [f"Account {identity.get('Account')}", f"Identity {identity.get('Arn')}"],
-            )
-        )
-    return results
+        return result("wsapp.H001", Status.FAIL, [describe_exception(exc)], fix)
+    return result(
+        "wsapp.H001",
+        Status.PASS,
+        [f"Account {identity.get('Account')}", f"Identity {identity.get('Arn')}"],
+    )
 
 
 def dns_addresses(host: str) -> set[str]:
-    """Addresses ``host`` resolves to (the system resolver; raises OSError)."""
+    """Addresses ``host`` resolves to (the system resolver; raises OSError).
+
+    ``getaddrinfo`` takes no timeout: the check's own timeout bounds the wait.
+    """
     return {info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)}
 
 
@@ -442,6 +463,7 @@ resolver: Callable[[str], set[str]] = dns_addresses
 
 
 def check_dns(name: str, domain: str, target: str) -> CheckResult:
+    """H204: the custom domain resolves to the addresses of the gateway's domain name."""
     if not target:
         return result(
             "wsapp.H204",
@@ -452,7 +474,7 @@ def check_dns(name: str, domain: str, target: str) -> CheckResult:
         )
     try:
         got = resolver(domain)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
         return result(
             "wsapp.H204",
             Status.FAIL,
@@ -462,7 +484,7 @@ def check_dns(name: str, domain: str, target: str) -> CheckResult:
         )
     try:
         expected = resolver(target)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         return result(
             "wsapp.H204",
             Status.WARN,
@@ -488,6 +510,12 @@ def check_dns(name: str, domain: str, target: str) -> CheckResult:
 
 
 def check_management_api(name: str, endpoint: str, region: str, connection_id: str) -> CheckResult:
+    """H301: the management (@connections) API answers GetConnection.
+
+    With a live session its connection is asked for; without one, a made-up id.
+    410 Gone (and, for the made-up id, 400) proves the endpoint is right and the
+    call was authorised: API Gateway checks IAM before it looks at the id.
+    """
     if not endpoint:
         return result(
             "wsapp.H301",
@@ -496,7 +524,7 @@ def check_management_api(name: str, endpoint: str, region: str, connection_id: s
             "Create the gateway in AWS first.",
             name,
         )
-    probe = connection_id or "AAAAAAAAAAA="
+    probe = connection_id or PROBE_CONNECTION_ID
     try:
         info = aws.management_client(endpoint, region=region or None).get_connection(
             ConnectionId=probe
@@ -504,16 +532,24 @@ def check_management_api(name: str, endpoint: str, region: str, connection_id: s
     except Exception as exc:
         code = aws.error_code(exc)
         if code in {"GoneException", "410"}:
+            evidence = [f"{endpoint}: reachable (GetConnection answered 410 Gone for {probe})"]
+            if connection_id:
+                evidence.append(
+                    f"Session {connection_id} is marked connected but API Gateway no longer "
+                    "has it: a stale row (see wsapp.H402)."
+                )
+            return result("wsapp.H301", Status.PASS, evidence, subject=name)
+        if code in {"BadRequestException", "400"} and not connection_id:
             return result(
                 "wsapp.H301",
                 Status.PASS,
-                [f"{endpoint}: reachable (GetConnection answered 410 Gone for {probe})"],
+                [f"{endpoint}: reachable (GetConnection refused the probe id {probe} with 400)"],
                 subject=name,
             )
         return result(
             "wsapp.H301",
             Status.FAIL,
-            [f"{endpoint}: {aws.error_message(exc)}"],
+            [f"{endpoint}: {describe_exception(exc)}"],
             "Check the gateway's endpoint and stage, and that Django's IAM identity may "
             "execute-api:ManageConnections on this API.",
             name,
@@ -531,6 +567,8 @@ def check_management_api(name: str, endpoint: str, region: str, connection_id: s
 
 @dataclass
 class _Task:
+    """A network check for the pool: the ids it reports and a callable without ORM use."""
+
     ids: list[str]
     subject: str
     func: Callable[[], CheckResult | list[CheckResult]]
@@ -541,9 +579,9 @@ def _timed_out(task: _Task, timeout: float) -> list[CheckResult]:
         result(
             check_id,
             Status.FAIL,
-            [f"No answer within {timeout:g} s"],
-            "The call timed out: check network access from Django to AWS and the AWS "
-            "service health, then re-run.",
+            [f"No answer within {timeout:g} s: the check timed out"],
+            "The call timed out: check network access from Django to AWS (and DNS) and the "
+            "AWS service health, then re-run.",
             task.subject,
         )
         for check_id in task.ids
@@ -555,7 +593,7 @@ def _crashed(task: _Task, exc: BaseException) -> list[CheckResult]:
         result(
             check_id,
             Status.FAIL,
-            [f"The check itself failed: {aws.error_message(exc)}"],
+            [f"The check itself failed: {describe_exception(exc)}"],
             "See the wsapp log for details.",
             task.subject,
         )
@@ -564,7 +602,11 @@ def _crashed(task: _Task, exc: BaseException) -> list[CheckResult]:
 
 
 def gateway_tasks(gateway: ApiGateway) -> list[_Task]:
-    """Network checks for one gateway (AWS state, domain, DNS, management API)."""
+    """Network checks for one gateway (AWS state, domain, DNS, management API).
+
+    Runs in the caller's thread: every database read happens here, and the tasks
+    only carry plain values (and the gateway with its routes already read).
+    """
     from wsapp.health_aws import aws_state_task, domain_task
 
     name = gateway.api_name
@@ -574,14 +616,13 @@ def gateway_tasks(gateway: ApiGateway) -> list[_Task]:
         .values_list("connection_id", flat=True)
         .first()
     )
+    endpoint, region = gateway.management_endpoint, gateway.region
     tasks = [aws_state_task(gateway)]
     tasks.append(
         _Task(
             ["wsapp.H301"],
             name,
-            lambda: check_management_api(
-                name, gateway.management_endpoint, gateway.region, live or ""
-            ),
+            lambda: check_management_api(name, endpoint, region, live or ""),
         )
     )
     if gateway.domain_name:
@@ -594,10 +635,17 @@ def gateway_tasks(gateway: ApiGateway) -> list[_Task]:
 def run_checks(
     gateways: Iterable[ApiGateway] | None = None,
     *,
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_TIMEOUT,
     include_site: bool = True,
 ) -> list[CheckResult]:
-    """Run every live check; return the results in a stable order."""
+    """Run every live check; return the results, site first, then by gateway name.
+
+    ``timeout`` bounds each network check from the moment it starts; a check that
+    takes longer is reported as timed out and left to finish in the background.
+    Only reads: nothing in the database or in AWS is changed.
+    """
+    if not timeout > 0:  # also refuses NaN
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}.")
     started = time.monotonic()
     if gateways is None:
         gateways = ApiGateway.objects.prefetch_related("additional_routes").order_by("api_name")
@@ -605,7 +653,12 @@ def run_checks(
     results: list[CheckResult] = []
     tasks: list[_Task] = []
     if include_site:
-        tasks.append(_Task(["wsapp.H002", "wsapp.H001"], "", check_credentials))
+        results.append(check_region())
+        region = aws.configured_region()
+        if region:
+            tasks.append(_Task(["wsapp.H001"], "", lambda: check_credentials(region)))
+        else:
+            results.append(check_credentials(""))
     for gateway in gateways:
         results.append(check_target_endpoint(gateway))
         results.append(check_integrations_resolve(gateway))
@@ -614,6 +667,7 @@ def run_checks(
     if include_site:
         results.extend(check_stale_data())
         results.extend(check_abuse())
+    _build_clients(gateways, include_site)
     results.extend(_run_concurrently(tasks, timeout))
     order = list(CHECKS)
     results.sort(key=lambda r: (r.subject, order.index(r.id)))
@@ -621,42 +675,131 @@ def run_checks(
     return results
 
 
+def _build_clients(gateways: list[ApiGateway], include_site: bool) -> None:
+    """Build every boto3 client the network checks use, here, before the threads start.
+
+    botocore sessions are not thread-safe, so clients must not be built concurrently;
+    ``wsapp.aws`` caches them, and the checks' own ``aws.client`` calls then return
+    these. Building one also resolves the credentials, which is no network call
+    except on EC2/ECS, where it is quick.
+    """
+    from wsapp.provisioning.desired import region_of
+
+    wanted: list[tuple[str, str | None, str | None]] = []
+    if include_site:
+        wanted.append(("sts", None, None))
+    for gateway in gateways:
+        region = region_of(gateway) or None
+        wanted.append(("apigatewayv2", region, None))
+        if gateway.domain_name:
+            wanted.append(("acm", region, None))
+        if gateway.management_endpoint:
+            wanted.append(
+                ("apigatewaymanagementapi", gateway.region or None, gateway.management_endpoint)
+            )
+    for service, region, endpoint in dict.fromkeys(wanted):
+        try:
+            aws.client(service, region=region, endpoint_url=endpoint)
+        except Exception:
+            # No region, a malformed endpoint: the check makes the same call and
+            # reports the error itself.
+            logger.debug("Could not build the %s client for the health checks", service)
+
+
+@dataclass
+class _Progress:
+    started: float | None = None
+    finished: bool = False
+    abandoned: bool = False
+    outcome: Any = None
+    error: BaseException | None = None
+    elapsed_ms: int = 0
+
+
 def _run_concurrently(tasks: list[_Task], timeout: float) -> list[CheckResult]:
+    """Run ``tasks`` on at most MAX_WORKERS daemon threads, each bounded by ``timeout``.
+
+    Not a ThreadPoolExecutor: its threads are joined when the interpreter exits, so a
+    call stuck in a read would keep ``checkGateway`` alive long after it printed.
+    A worker whose task timed out is written off and replaced, so the queue keeps
+    moving while the stuck call finishes (or fails) on its own.
+    """
     if not tasks:
         return []
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(tasks)))
-    futures: dict[concurrent.futures.Future, tuple[_Task, float]] = {}
-    for task in tasks:
-        futures[pool.submit(_timed, task.func)] = (task, time.monotonic())
+    progress = [_Progress() for _ in tasks]
+    queue = deque(range(len(tasks)))
+    changed = threading.Condition()
+
+    def work() -> None:
+        while True:
+            with changed:
+                if not queue:
+                    return
+                index = queue.popleft()
+                state = progress[index]
+                state.started = time.monotonic()
+            try:
+                outcome, error = tasks[index].func(), None
+            except Exception as exc:
+                outcome, error = None, exc
+            with changed:
+                state.outcome, state.error = outcome, error
+                state.elapsed_ms = int((time.monotonic() - state.started) * 1000)
+                state.finished = True
+                changed.notify_all()
+                if state.abandoned:
+                    # A replacement worker took this one's place.
+                    return
+
+    def start_worker() -> None:
+        threading.Thread(target=work, name="wsapp-health", daemon=True).start()
+
+    for _ in range(min(MAX_WORKERS, len(tasks))):
+        start_worker()
+    with changed:
+        while True:
+            now = time.monotonic()
+            next_deadline = None
+            waiting = False
+            for state in progress:
+                if state.finished or state.abandoned:
+                    continue
+                if state.started is None:
+                    waiting = True
+                    continue
+                deadline = state.started + timeout
+                if now >= deadline:
+                    state.abandoned = True
+                    if queue:
+                        start_worker()
+                    continue
+                waiting = True
+                next_deadline = deadline if next_deadline is None else min(next_deadline, deadline)
+            if not waiting:
+                break
+            changed.wait(timeout if next_deadline is None else next_deadline - now)
+        return _collect(tasks, progress, timeout)
+
+
+def _collect(tasks: list[_Task], progress: list[_Progress], timeout: float) -> list[CheckResult]:
     results: list[CheckResult] = []
-    deadline = time.monotonic() + timeout
-    _, not_done = concurrent.futures.wait(futures, timeout=max(deadline - time.monotonic(), 0))
-    for future in futures:
-        task, _ = futures[future]
-        if future in not_done:
+    for task, state in zip(tasks, progress, strict=True):
+        if not state.finished or state.abandoned:
             results.extend(_timed_out(task, timeout))
             continue
-        try:
-            outcome, elapsed = future.result()
-        except Exception as exc:
-            logger.exception("Health check %s crashed", task.ids)
-            results.extend(_crashed(task, exc))
+        if state.error is not None:
+            logger.error("Health check %s crashed", task.ids, exc_info=state.error)
+            results.extend(_crashed(task, state.error))
             continue
+        outcome = state.outcome
         for item in outcome if isinstance(outcome, list) else [outcome]:
-            item.duration_ms = elapsed
+            item.duration_ms = state.elapsed_ms
             results.append(item)
-    # Do not wait for checks that timed out: their threads finish on their own.
-    pool.shutdown(wait=False, cancel_futures=True)
     return results
 
 
-def _timed(func: Callable[[], Any]) -> tuple[Any, int]:
-    started = time.monotonic()
-    outcome = func()
-    return outcome, int((time.monotonic() - started) * 1000)
-
-
 def summary(results: list[CheckResult]) -> dict[str, int]:
+    """How many results passed, warned and failed: ``{"pass": n, "warn": n, "fail": n}``."""
     counts = {status.value: 0 for status in Status}
     for item in results:
         counts[item.status.value] += 1

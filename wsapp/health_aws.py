@@ -2,13 +2,21 @@
 
 They use provisioning's own snapshot and comparison, so the health page and
 ``syncApiGateway --dry-run`` always agree about what differs.
+
+These checks run in the health runner's threads, where the ORM is off limits.
+Provisioning reads a gateway's additional routes through its related manager, so
+each task gets a ``DetachedGateway``: the record with its routes read beforehand,
+in the caller's thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 from wsapp import aws
 from wsapp.health import CheckResult, Status, _Task, result
-from wsapp.models import ApiGateway
+from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute
 from wsapp.provisioning.calls import AwsCaller, ProvisioningError, RetryPolicy, describe_exception
 from wsapp.provisioning.compare import Code, compare, fetch_snapshot
 from wsapp.provisioning.desired import region_of
@@ -22,15 +30,72 @@ DEPLOYED_CODES = {Code.STAGE_MISSING, Code.DEPLOYMENT_NOT_LIVE, Code.CHANGES_NOT
 MAPPING_CODES = {Code.MAPPING_MISSING, Code.MAPPING_STAGE}
 
 
-def _caller(service: str, gateway: ApiGateway) -> AwsCaller:
+class ReadRoutes:
+    """A gateway's additional routes, already read: the manager calls provisioning makes."""
+
+    def __init__(self, routes: Iterable[ApiGatewayAdditionalRoute]) -> None:
+        self._routes = list(routes)
+
+    def all(self) -> list[ApiGatewayAdditionalRoute]:
+        return list(self._routes)
+
+    def order_by(self, *fields: str) -> list[ApiGatewayAdditionalRoute]:
+        routes = list(self._routes)
+        # Stable sorts, last key first, give the same order as SQL's ORDER BY.
+        for name in reversed(fields):
+            descending = name.startswith("-")
+            attribute = name.lstrip("-")
+            routes.sort(key=lambda route: getattr(route, attribute), reverse=descending)
+        return routes
+
+    def count(self) -> int:
+        return len(self._routes)
+
+    def __iter__(self) -> Iterator[ApiGatewayAdditionalRoute]:
+        return iter(list(self._routes))
+
+
+class DetachedGateway:
+    """A gateway record that answers ``additional_routes`` without the database.
+
+    Every other attribute is the record's own. Build it in the thread that may
+    query; use it anywhere.
+    """
+
+    def __init__(self, gateway: ApiGateway) -> None:
+        self._gateway = gateway
+        # .all() uses the prefetched rows when the caller prefetched them.
+        self.additional_routes = ReadRoutes(gateway.additional_routes.all())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gateway, name)
+
+
+def _caller(service: str, gateway: ApiGateway | DetachedGateway) -> AwsCaller:
     return AwsCaller(aws.client(service, region=region_of(gateway) or None), NO_WAIT)
 
 
-def aws_state(gateway: ApiGateway) -> list[CheckResult]:
-    """H101 created, H102 deployed, H103 configuration matches, H203 domain mapping."""
+def state_ids(gateway: ApiGateway | DetachedGateway) -> list[str]:
+    """The ids ``aws_state`` reports for this gateway."""
+    ids = ["wsapp.H101", "wsapp.H102", "wsapp.H103"]
+    if gateway.domain_name:
+        ids.append("wsapp.H203")
+    return ids
+
+
+def _skipped(ids: Iterable[str], reason: str, fix: str, name: str) -> list[CheckResult]:
+    return [result(cid, Status.FAIL, [f"Not checked: {reason}"], fix, name) for cid in ids]
+
+
+def aws_state(gateway: ApiGateway | DetachedGateway) -> list[CheckResult]:
+    """H101 created, H102 deployed, H103 configuration matches, H203 domain mapping.
+
+    Pass a ``DetachedGateway`` when running outside the thread that loaded the record.
+    """
     name = gateway.api_name
+    ids = state_ids(gateway)
     if not gateway.api_id:
-        results = [
+        return [
             result(
                 "wsapp.H101",
                 Status.FAIL,
@@ -38,15 +103,9 @@ def aws_state(gateway: ApiGateway) -> list[CheckResult]:
                 "Press Create on the gateway (or run `python manage.py createApiGateway "
                 f"--pk={gateway.pk}`).",
                 name,
-            )
+            ),
+            *_skipped(ids[1:], "the gateway is not created in AWS", "Create it first.", name),
         ]
-        results += [
-            result(
-                cid, Status.FAIL, ["Skipped: the gateway is not created"], "Create it first.", name
-            )
-            for cid in ("wsapp.H102", "wsapp.H103")
-        ]
-        return results
     try:
         snapshot = fetch_snapshot(_caller("apigatewayv2", gateway), gateway)
     except Exception as exc:
@@ -59,7 +118,7 @@ def aws_state(gateway: ApiGateway) -> list[CheckResult]:
                 "Check the credentials, the region and the IAM policy (apigateway:GET).",
                 name,
             )
-            for cid in ("wsapp.H101", "wsapp.H102", "wsapp.H103")
+            for cid in ids
         ]
     differences = compare(gateway, snapshot)
     groups: dict[str, list[str]] = {"created": [], "deployed": [], "mapping": [], "config": []}
@@ -72,9 +131,8 @@ def aws_state(gateway: ApiGateway) -> list[CheckResult]:
             groups["mapping"].append(difference.message)
         else:
             groups["config"].append(difference.message)
-    results = []
     if groups["created"]:
-        results.append(
+        return [
             result(
                 "wsapp.H101",
                 Status.FAIL,
@@ -82,17 +140,19 @@ def aws_state(gateway: ApiGateway) -> list[CheckResult]:
                 "The recorded API is gone or is not a WebSocket API: press Create to "
                 "recreate it (teardown first if it is someone else's API).",
                 name,
-            )
-        )
-        return results
-    results.append(
+            ),
+            *_skipped(
+                ids[1:], f"API {gateway.api_id} is not usable", "Recreate the API first.", name
+            ),
+        ]
+    results = [
         result(
             "wsapp.H101",
             Status.PASS,
             [f"API {gateway.api_id} exists ({gateway.api_endpoint})"],
             subject=name,
         )
-    )
+    ]
     stage = snapshot.stages.get(gateway.stage_name) or {}
     results.append(
         result(
@@ -118,27 +178,38 @@ def aws_state(gateway: ApiGateway) -> list[CheckResult]:
         )
     )
     if gateway.domain_name:
-        results.append(
-            result(
-                "wsapp.H203",
-                Status.FAIL if groups["mapping"] else Status.PASS,
-                groups["mapping"]
-                or [f"{gateway.domain_name} is mapped to stage {gateway.stage_name}"],
-                "Press Create custom domain: it recreates the API mapping to the stage.",
-                name,
-            )
-        )
+        results.append(_mapping_result(gateway, groups["mapping"]))
     return results
 
 
+def _mapping_result(gateway: ApiGateway | DetachedGateway, problems: list[str]) -> CheckResult:
+    name = gateway.api_name
+    fix = "Press Create custom domain: it creates the API mapping to the stage."
+    if not gateway.api_mapping_id:
+        # compare() only looks at a recorded mapping: none recorded means none made.
+        return result(
+            "wsapp.H203",
+            Status.FAIL,
+            [f"No API mapping is recorded for {gateway.domain_name}"],
+            fix,
+            name,
+        )
+    return result(
+        "wsapp.H203",
+        Status.FAIL if problems else Status.PASS,
+        problems or [f"{gateway.domain_name} is mapped to stage {gateway.stage_name}"],
+        fix,
+        name,
+    )
+
+
 def aws_state_task(gateway: ApiGateway) -> _Task:
-    ids = ["wsapp.H101", "wsapp.H102", "wsapp.H103"]
-    if gateway.domain_name:
-        ids.append("wsapp.H203")
-    return _Task(ids, gateway.api_name, lambda: aws_state(gateway))
+    """The pool task for ``aws_state``; call it in the thread that loaded ``gateway``."""
+    detached = DetachedGateway(gateway)
+    return _Task(state_ids(gateway), gateway.api_name, lambda: aws_state(detached))
 
 
-def domain_state(gateway: ApiGateway) -> list[CheckResult]:
+def domain_state(gateway: ApiGateway | DetachedGateway) -> list[CheckResult]:
     """H201 certificate, H202 domain exists in the gateway's region."""
     name = gateway.api_name
     results = []
@@ -162,7 +233,7 @@ def domain_state(gateway: ApiGateway) -> list[CheckResult]:
                     "wsapp.H201",
                     Status.FAIL,
                     [exc.message],
-                    "Fix the certificate as the evidence says.",
+                    "Fix the certificate as the evidence says, then press Create custom domain.",
                     name,
                 )
             )
@@ -234,4 +305,6 @@ def domain_state(gateway: ApiGateway) -> list[CheckResult]:
 
 
 def domain_task(gateway: ApiGateway) -> _Task:
-    return _Task(["wsapp.H201", "wsapp.H202"], gateway.api_name, lambda: domain_state(gateway))
+    """The pool task for ``domain_state``."""
+    detached = DetachedGateway(gateway)
+    return _Task(["wsapp.H201", "wsapp.H202"], gateway.api_name, lambda: domain_state(detached))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
 
-from wsapp.health import Status, run_checks, summary
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from wsapp.health import DEFAULT_TIMEOUT, Status, run_checks, summary
 from wsapp.models import ApiGateway
 
 
@@ -15,30 +17,37 @@ class Command(BaseCommand):
         "with status 1 when a check fails."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--pk", type=int, help="Check only this gateway (and skip site checks)."
+            "--pk", type=int, help="Check only this gateway (and skip the site checks)."
         )
         parser.add_argument(
-            "--timeout", type=float, default=10.0, help="Seconds each network check may take."
+            "--timeout",
+            type=float,
+            default=DEFAULT_TIMEOUT,
+            help=f"Seconds each network check may take (default {DEFAULT_TIMEOUT:g}).",
         )
 
-    def handle(self, *args, **options) -> None:
-        if options["timeout"] <= 0:
-            raise CommandError("--timeout must be a positive number of seconds.")
+    def handle(self, *args: Any, **options: Any) -> None:
+        timeout = options["timeout"]
+        if not timeout > 0:  # also refuses NaN
+            raise CommandError(f"--timeout must be a positive number of seconds, not {timeout}.")
         gateways = None
-        if options["pk"] is not None:
+        pk = options["pk"]
+        if pk is not None:
             gateway = (
-                ApiGateway.objects.prefetch_related("additional_routes")
-                .filter(pk=options["pk"])
-                .first()
+                ApiGateway.objects.prefetch_related("additional_routes").filter(pk=pk).first()
             )
             if gateway is None:
-                raise CommandError(f"No gateway has pk={options['pk']}.")
+                known = ", ".join(
+                    f"{g.pk} ({g.api_name})" for g in ApiGateway.objects.order_by("pk")[:10]
+                )
+                raise CommandError(
+                    f"No gateway has pk={pk}. "
+                    + (f"Gateways: {known}." if known else "No gateway exists yet.")
+                )
             gateways = [gateway]
-        results = run_checks(
-            gateways, timeout=options["timeout"], include_site=options["pk"] is None
-        )
+        results = run_checks(gateways, timeout=timeout, include_site=pk is None)
         styles = {
             Status.PASS: self.style.SUCCESS,
             Status.WARN: self.style.WARNING,
@@ -58,4 +67,7 @@ class Command(BaseCommand):
             f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed"
         )
         if counts["fail"]:
-            raise SystemExit(1)
+            # CommandError makes manage.py exit with status 1, after one line on stderr.
+            raise CommandError(
+                f"{counts['fail']} check(s) failed: see the fixes above.", returncode=1
+            )

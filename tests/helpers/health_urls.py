@@ -1,0 +1,34 @@
+"""A URLconf for the health tests: a WebSocketView, and paths that are not one.
+
+``ws/<route>`` is where provisioned test gateways point; ``plain/<route>`` is a
+plain view (integrations pointing there fail wsapp.H111); ``noslug/<name>``
+routes a WebSocketView without the ``route`` slug; ``ws-token/`` is the real
+token view (the abuse checks count its rate-limit records).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+
+from wsapp.views import WebSocketTokenView, WebSocketView
+
+
+class HealthTestView(WebSocketView):
+    """Accepts every connect: the health tests are about the gateway, not the view."""
+
+    USE_WS_TOKEN = False
+    RATE_LIMIT_ENABLED = False
+    SEND_EXCEPTION_MAIL = False
+
+
+def plain_view(request: HttpRequest, route: str) -> HttpResponse:
+    return HttpResponse(f"not a socket: {route}")
+
+
+urlpatterns = [
+    path("ws/<slug:route>", HealthTestView.as_view(), name="health_ws"),
+    path("plain/<slug:route>", plain_view, name="health_plain"),
+    path("noslug/<slug:name>", HealthTestView.as_view(), name="health_noslug"),
+    path("ws-token/", WebSocketTokenView.as_view(), name="ws_token"),
+]
