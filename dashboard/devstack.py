@@ -28,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.test.utils import override_settings
 
 from wsapp import aws
-from wsapp.models import ApiGateway
+from wsapp.models import ApiGateway, WebSocketSession
 
 logger = logging.getLogger("wsapp")
 
@@ -204,7 +204,29 @@ def ensure_demo_gateway(target_base_endpoint: str) -> tuple[ApiGateway, str]:
             f"Delete the local gateway state file and the {DEMO_GATEWAY_NAME!r} gateway "
             "in the admin to start over."
         )
+    forget_previous_sockets(gateway)
     return gateway, result.message
+
+
+def forget_previous_sockets(gateway: ApiGateway) -> None:
+    """Start from a clean slate: the local gateway just started, so it holds no socket.
+
+    Sessions a previous run left marked connected are closed, then the usual cleanup
+    runs (recorded like any other, as a scheduled job would be in production).
+    """
+    from django.utils import timezone
+
+    from wsapp import cleanup
+
+    WebSocketSession.objects.filter(api_gateway=gateway, connected=True).update(
+        connected=False, disconnected_on=timezone.now()
+    )
+    cleanup.run_cleanup(
+        disconnected_sessions=True,
+        token_age=cleanup.DEFAULT_TOKEN_AGE,
+        rate_limit_age=cleanup.DEFAULT_RATE_LIMIT_AGE,
+        source="devserver",
+    )
 
 
 # --- Child processes --------------------------------------------------------------------

@@ -149,10 +149,9 @@ def test_sidebar_links_the_health_page_when_the_site_has_one(operator_client):
         assert f'href="{health}"' in content
 
 
-@pytest.mark.urls("tests.helpers.console_urls")
-def test_sidebar_has_no_health_entry_without_the_page(operator_client):
+def test_sidebar_links_health(operator_client):
     content = operator_client.get(reverse("admin:index")).content.decode()
-    assert "<span>Health</span>" not in content
+    assert f'href="{reverse("dashboard_health")}"' in content
     assert 'href="/admin/console/sessions/"' in content
 
 

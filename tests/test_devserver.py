@@ -190,3 +190,22 @@ def test_rejects_a_bad_port_in_the_environment(monkeypatch):
     monkeypatch.setenv("DEVSERVER_PORT", "eighty")
     with pytest.raises(CommandError, match="DEVSERVER_PORT must be a port number"):
         call_command("devserver")
+
+
+@pytest.mark.django_db
+def test_restart_forgets_sockets_of_the_previous_run():
+    from dashboard.devstack import forget_previous_sockets
+    from wsapp.models import ApiGateway, CleanupRun, WebSocketSession
+
+    gateway = ApiGateway.objects.create(
+        api_name="demo", target_base_endpoint="http://127.0.0.1:8000/ws/", api_id="demo123456"
+    )
+    other = ApiGateway.objects.create(
+        api_name="other", target_base_endpoint="https://www.example.com/ws/", api_id="o"
+    )
+    WebSocketSession.objects.create(connection_id="a=", channel_name="c", api_gateway=gateway)
+    WebSocketSession.objects.create(connection_id="b=", channel_name="c", api_gateway=other)
+    forget_previous_sockets(gateway)
+    assert list(WebSocketSession.objects.values_list("connection_id", flat=True)) == ["b="]
+    run = CleanupRun.objects.get()
+    assert (run.source, run.status) == ("devserver", CleanupRun.Status.FINISHED)

@@ -100,17 +100,16 @@ def client(
         config.read_timeout,
         conf.get("aws_max_attempts"),
     )
-    if cached:
-        with _lock:
-            existing = _clients.get(key)
-        if existing is not None:
-            return existing
-    new = _session().client(
-        service, region_name=region_name, endpoint_url=endpoint_url, config=config
-    )
-    if cached:
-        with _lock:
-            new = _clients.setdefault(key, new)
+    session = _session()
+    # Building clients concurrently is not thread-safe in botocore: build under the lock.
+    with _lock:
+        if cached and key in _clients:
+            return _clients[key]
+        new = session.client(
+            service, region_name=region_name, endpoint_url=endpoint_url, config=config
+        )
+        if cached:
+            _clients[key] = new
     return new
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
+
+from dashboard.health import can_view_health
 
 
 def console_stylesheet(request: HttpRequest) -> str:
@@ -35,18 +37,6 @@ def viewer(model: str) -> Callable[[HttpRequest], bool]:
 
 def _staff(request: HttpRequest) -> bool:
     return bool(request.user.is_active and request.user.is_staff)
-
-
-def _health_items() -> list[dict[str, Any]]:
-    """The Health page's entry, when the site has one (``dashboard_health``).
-
-    Looked up rather than assumed: a site without the page gets no dead link.
-    """
-    try:
-        link = reverse("dashboard_health")
-    except NoReverseMatch:
-        return []
-    return [{"title": "Health", "icon": "monitor_heart", "link": link, "permission": _staff}]
 
 
 def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
@@ -74,7 +64,12 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                     "link": reverse("admin:wsapp_cleanuprun_changelist"),
                     "permission": viewer("cleanuprun"),
                 },
-                *_health_items(),
+                {
+                    "title": "Health",
+                    "icon": "health_and_safety",
+                    "link": reverse("dashboard_health"),
+                    "permission": can_view_health,
+                },
             ],
         },
         {

@@ -1,8 +1,0 @@
-"""A URLconf with the admin only: a site without the optional pages (Health, the demo)."""
-
-from __future__ import annotations
-
-from django.contrib import admin
-from django.urls import path
-
-urlpatterns = [path("admin/", admin.site.urls)]
