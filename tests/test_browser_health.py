@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOWN = SITE_CHECKS + [i for i in CHECKS if i not in SITE_CHECKS and not i.startswith("wsapp.H2")]
 
 
-def test_health_page_loads_results_and_reruns(demo_stack, moto_aws, new_page):
+def test_health_page_loads_results_and_reruns(demo_stack, moto_aws, new_page, settings):
+    settings.DEBUG = True  # as under make run: the local gateway's ws:// URL is fine
     make_user("operator", staff=True)
     record_cleanup_run()
     page = new_page("operator")

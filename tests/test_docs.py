@@ -22,6 +22,15 @@ def test_every_check_anchor_is_a_section():
         assert info.anchor in anchors, f"{info.id} links to a missing section #{info.anchor}"
 
 
+def test_every_system_check_links_to_a_section():
+    from wsapp.health import SYSTEM_CHECK_ANCHORS
+
+    source = (ROOT / "wsapp" / "checks.py").read_text()
+    anchors = {slug(line[3:]) for line in TROUBLESHOOTING.splitlines() if line.startswith("## ")}
+    for check_id in set(re.findall(r'id="(wsapp\.[EW]\d{3})"', source)):
+        assert SYSTEM_CHECK_ANCHORS[check_id] in anchors, check_id
+
+
 def test_every_check_id_is_documented():
     source = (ROOT / "wsapp" / "checks.py").read_text()
     system_ids = set(re.findall(r'id="(wsapp\.[EW]\d{3})"', source))

@@ -632,6 +632,58 @@ def gateway_tasks(gateway: ApiGateway) -> list[_Task]:
     return tasks
 
 
+#: Section of docs/troubleshooting.md for each system check id.
+SYSTEM_CHECK_ANCHORS = {
+    "wsapp.E001": "django-returns-bad-request",
+    "wsapp.E002": "websocket-token-request-fails",
+    "wsapp.E003": "user-is-anonymous-unexpectedly",
+    "wsapp.E004": "check-ids",
+    "wsapp.E005": "user-is-anonymous-unexpectedly",
+    "wsapp.W001": "debugging-websocket-views",
+    "wsapp.W002": "user-is-anonymous-unexpectedly",
+    "wsapp.W003": "websocket-token-request-fails",
+    "wsapp.W004": "user-is-anonymous-unexpectedly",
+    "wsapp.W005": "connection-fails-immediately",
+    "wsapp.W006": "check-ids",
+}
+CONFIGURATION_ID = "wsapp.config"
+
+
+def configuration_results() -> list[CheckResult]:
+    """The system checks tagged ``wsapp`` (as ``check --tag wsapp`` runs them).
+
+    One row per finding, or one passing row when there is none.
+    """
+    from django.core import checks as django_checks
+
+    messages = [
+        message
+        for message in django_checks.run_checks(tags=["wsapp"])
+        if message.level >= django_checks.WARNING
+    ]
+    if not messages:
+        return [
+            CheckResult(
+                id=CONFIGURATION_ID,
+                title="Configuration checks (check --tag wsapp)",
+                status=Status.PASS,
+                evidence=["URLs, middleware, WEBSOCKETS, cookies and client URLs: no problem"],
+                anchor="check-ids",
+            )
+        ]
+    return [
+        CheckResult(
+            id=message.id or CONFIGURATION_ID,
+            title="Configuration",
+            status=Status.FAIL if message.level >= django_checks.ERROR else Status.WARN,
+            evidence=[message.msg],
+            fix=message.hint or "",
+            anchor=SYSTEM_CHECK_ANCHORS.get(message.id or "", "check-ids"),
+        )
+        for message in messages
+    ]
+
+
 def run_checks(
     gateways: Iterable[ApiGateway] | None = None,
     *,
@@ -665,12 +717,14 @@ def run_checks(
         results.append(check_additional_routes_deployed(gateway))
         tasks.extend(gateway_tasks(gateway))
     if include_site:
+        results.extend(configuration_results())
         results.extend(check_stale_data())
         results.extend(check_abuse())
     _build_clients(gateways, include_site)
     results.extend(_run_concurrently(tasks, timeout))
-    order = list(CHECKS)
-    results.sort(key=lambda r: (r.subject, order.index(r.id)))
+    order = {check_id: index for index, check_id in enumerate(CHECKS)}
+    # Configuration findings (system check ids) come first in the site group.
+    results.sort(key=lambda r: (r.subject, order.get(r.id, -1), r.id))
     logger.debug("Health checks ran in %.0f ms", (time.monotonic() - started) * 1000)
     return results
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
 
@@ -62,7 +63,10 @@ ZONE = "example.com"
 GATEWAY_ADDRESS = "198.51.100.10"
 #: Checks about the whole site (credentials, region, stale data, abuse), in report
 #: order; every other check is reported per gateway, after them.
-SITE_CHECKS = [i for i in health.CHECKS if i.startswith(("wsapp.H0", "wsapp.H4", "wsapp.H5"))]
+SITE_CHECKS = [
+    health.CONFIGURATION_ID,
+    *[i for i in health.CHECKS if i.startswith(("wsapp.H0", "wsapp.H4", "wsapp.H5"))],
+]
 
 
 class ZoneResolver:
@@ -158,11 +162,33 @@ class HealthStack:
         return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)
 
 
+def site_settings(allowed_hosts: list[str]) -> dict[str, Any]:
+    """Settings of a site set up right for its gateways (the configuration checks pass).
+
+    DEBUG is on, as under ``make run``, so browsers may use the local gateway's ws://
+    URL (wsapp.W005). The site is www.example.com beside the gateways' ws.example.com,
+    with cookies and CSRF set up for both (wsapp.W002, W003).
+    """
+    return {
+        "DEBUG": True,
+        "ALLOWED_HOSTS": ["www.example.com", *allowed_hosts],
+        "SESSION_COOKIE_DOMAIN": ".example.com",
+        "CSRF_COOKIE_DOMAIN": ".example.com",
+        "CSRF_TRUSTED_ORIGINS": ["https://www.example.com"],
+    }
+
+
 @pytest.fixture
 def health_stack(
-    aws_gateway: LocalGateway, moto_aws: str, monkeypatch: pytest.MonkeyPatch
+    aws_gateway: LocalGateway, moto_aws: str, monkeypatch: pytest.MonkeyPatch, settings
 ) -> HealthStack:
-    """Local gateway for API Gateway, moto for the rest, DNS answered from Route 53."""
+    """Local gateway for API Gateway, moto for the rest, DNS answered from Route 53.
+
+    DEBUG is on, as under ``make run``: browsers may then use the local gateway's
+    ``ws://`` URL (wsapp.W005 warns about it otherwise).
+    """
+    for name, value in site_settings(settings.ALLOWED_HOSTS).items():
+        setattr(settings, name, value)
     dns = ZoneResolver(moto_aws)
     monkeypatch.setattr(health, "resolver", dns)
     return HealthStack(local=aws_gateway, moto_url=moto_aws, dns=dns)
@@ -233,7 +259,11 @@ def green_run(moto_server: str, django_db_setup: None, django_db_blocker: Any) -
         patch = stack.enter_context(pytest.MonkeyPatch.context())
         local = stack.enter_context(run_in_thread(limits=TEST_LIMITS))
         stack.enter_context(
-            override_settings(ROOT_URLCONF=HEALTH_URLS, WEBSOCKETS={"aws_max_attempts": 1})
+            override_settings(
+                ROOT_URLCONF=HEALTH_URLS,
+                WEBSOCKETS={"aws_max_attempts": 1},
+                **site_settings(settings.ALLOWED_HOSTS),
+            )
         )
         stack.enter_context(django_db_blocker.unblock())
         request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")

@@ -2,8 +2,9 @@
 
 ``ws/<route>`` is where provisioned test gateways point; ``plain/<route>`` is a
 plain view (integrations pointing there fail wsapp.H111); ``noslug/<name>``
-routes a WebSocketView without the ``route`` slug; ``ws-token/`` is the real
-token view (the abuse checks count its rate-limit records).
+routes a WebSocketView without the ``route`` slug (only in ``misrouted_urlpatterns``,
+since the system check wsapp.E001 rightly flags it); ``ws-token/`` is the real token
+view (the abuse checks count its rate-limit records).
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ def plain_view(request: HttpRequest, route: str) -> HttpResponse:
 urlpatterns = [
     path("ws/<slug:route>", HealthTestView.as_view(), name="health_ws"),
     path("plain/<slug:route>", plain_view, name="health_plain"),
-    path("noslug/<slug:name>", HealthTestView.as_view(), name="health_noslug"),
     path("ws-token/", WebSocketTokenView.as_view(), name="ws_token"),
 ]
+
+
+class MisroutedUrls:
+    """A URLconf with everything above plus a WebSocketView routed without ``route``."""
+
+    urlpatterns = [
+        *urlpatterns,
+        path("noslug/<slug:name>", HealthTestView.as_view(), name="health_noslug"),
+    ]
