@@ -292,6 +292,20 @@ class ApiGatewayAdmin(ConsoleModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_model(self, request: HttpRequest, obj: ApiGateway, form: Any, change: bool) -> None:
+        """Write only what the operator edited.
+
+        Provisioning saves AWS ids, state and secrets as it goes; a full save of a
+        form loaded earlier would put the old values back.
+        """
+        if not change:
+            obj.save()
+            return
+        concrete = {field.name for field in obj._meta.concrete_fields}
+        fields = [name for name in form.changed_data if name in concrete]
+        if fields:
+            obj.save(update_fields=[*fields, "updated_on"])
+
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is ApiGatewayAdditionalRoute:
             for route_form in formset.forms:
