@@ -350,14 +350,3 @@ def test_non_staff_are_sent_to_login(non_staff_client, created):
     response = non_staff_client.post(action_url(created, "deploy_gateway"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
-
-
-def test_saving_the_form_keeps_what_provisioning_wrote_meanwhile(operator_client, record):
-    data = form_data(record, api_description="edited")
-    # Provisioning records ids after the operator opened the form.
-    ApiGateway.objects.filter(pk=record.pk).update(api_id="fresh12345", deployment_id="d1")
-    response = csrf_post(operator_client, change_url(record), data)
-    assert response.status_code == 302
-    record.refresh_from_db()
-    assert record.api_description == "edited"
-    assert (record.api_id, record.deployment_id) == ("fresh12345", "d1")
