@@ -31,10 +31,10 @@ from dashboard.admin.common import (
     short,
 )
 from dashboard.forms import GatewayDialogForm, GatewayForm, SyncDialogForm, TeardownDialogForm
-from wsapp import aws, provisioning
+from wsapp import provisioning
 from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute
 from wsapp.provisioning import Difference, ProvisioningError, Snapshot
-from wsapp.provisioning.calls import EXPECTED_ERRORS, AwsCaller, RetryPolicy, describe_exception
+from wsapp.provisioning.calls import RetryPolicy
 from wsapp.provisioning.compare import target_integration_id
 from wsapp.provisioning.desired import SECRET_PARAMETER, desired_routes
 
@@ -63,10 +63,9 @@ PANEL_RETRY = RetryPolicy(max_total_wait=5.0, max_single_wait=2.0)
 def read_snapshot(gateway: ApiGateway) -> tuple[Snapshot | None, str]:
     """What AWS holds for ``gateway`` now, or ``(None, one-line reason)``. Changes nothing."""
     try:
-        caller = AwsCaller(aws.client("apigatewayv2", region=gateway.region or None), PANEL_RETRY)
-        return provisioning.fetch_snapshot(caller, gateway), ""
-    except EXPECTED_ERRORS as exc:
-        return None, describe_exception(exc)
+        return provisioning.describe(gateway, retry=PANEL_RETRY), ""
+    except ProvisioningError as exc:
+        return None, exc.message
     except Exception as exc:  # the panel must render whatever AWS or botocore does
         logger.exception("Reading AWS for gateway %s failed", gateway.api_name)
         return None, f"Unexpected error ({type(exc).__name__}); see the server log."

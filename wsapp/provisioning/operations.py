@@ -309,6 +309,22 @@ def plan(gateway: ApiGateway, *, retry: RetryPolicy | None = None) -> list[Diffe
         raise ProvisioningError(describe_exception(exc)) from exc
 
 
+def describe(gateway: ApiGateway, *, retry: RetryPolicy | None = None) -> Snapshot:
+    """What AWS holds for the gateway now (API, integrations, routes, stages, mapping).
+
+    Changes nothing, anywhere. Raises ProvisioningError (one-line message) when AWS
+    cannot be read; a gateway never created gives an empty snapshot.
+    """
+    if not gateway.api_id:
+        return Snapshot(api=None)
+    try:
+        return fetch_snapshot(Run(gateway, "describe", retry).api, gateway)
+    except EXPECTED_ERRORS as exc:
+        if isinstance(exc, ProvisioningError):
+            raise
+        raise ProvisioningError(describe_exception(exc)) from exc
+
+
 def sync(gateway: ApiGateway, *, retry: RetryPolicy | None = None) -> Result:
     """Apply the plan: change what differs, then deploy if anything changed.
 
