@@ -215,6 +215,16 @@ class CleanupForm(BaseDialogForm):
     disconnected_sessions = forms.BooleanField(
         label="Disconnected sessions", required=False, initial=True, widget=_switch()
     )
+    closed_hours = forms.IntegerField(
+        label="Closed more than (hours) ago",
+        required=False,
+        min_value=0,
+        max_value=cleanup.MAX_STALE_HOURS,
+        initial=24,
+        help_text="Keeps recently closed sessions, which the Overview's 24-hour figures "
+        "count. Empty: delete every closed session.",
+        widget=UnfoldAdminIntegerFieldWidget(),
+    )
     stale_sessions = forms.BooleanField(
         label="Stale sessions", required=False, initial=True, widget=_switch()
     )
@@ -270,6 +280,7 @@ class CleanupForm(BaseDialogForm):
         """CleanupOptions for cleaned (or initial) form values."""
         return cleanup.CleanupOptions(
             disconnected_sessions=bool(data.get("disconnected_sessions")),
+            closed_hours=data.get("closed_hours") if data.get("disconnected_sessions") else None,
             stale_hours=data["stale_hours"] if data.get("stale_sessions") else None,
             token_age=data["token_age"] if data.get("tokens") else None,
             rate_limit_age=data["rate_limit_age"] if data.get("rate_limits") else None,

@@ -9,9 +9,11 @@ progress bar finish. Every console page is screenshotted into test-artifacts/.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from dashboard.admin import cleanup as console_cleanup
@@ -118,7 +120,9 @@ def test_operator_console_end_to_end(console_stack: ConsoleStack, new_page):
         message="the closed tab's $disconnect",
     )
 
-    # --- Cleanup: the counts, then a run whose progress bar finishes.
+    # --- Cleanup: the counts, then a run whose progress bar finishes. A day passes
+    # first: by default the console keeps sessions closed in the last 24 hours.
+    WebSocketSession.objects.update(disconnected_on=timezone.now() - timedelta(hours=30))
     page.goto(console_stack.url("/admin/wsapp/cleanuprun/"))
     expect(page.locator('[data-cleanup="disconnected_sessions"] [data-count]')).to_have_text("2")
     page.locator('a[href$="/cleanuprun/run/"]').click()

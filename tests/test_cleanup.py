@@ -91,6 +91,29 @@ def test_disconnected_sessions_are_deleted(gateway):
     assert remaining_ids() == ["live-0", "live-1"]
 
 
+def test_recently_closed_sessions_can_be_kept(gateway):
+    add_sessions(gateway, 2, prefix="old", connected=False, disconnected_on=ago(hours=30))
+    add_sessions(gateway, 1, prefix="recent", connected=False, disconnected_on=ago(hours=2))
+    # Closed before disconnected_on was recorded: its last_seen tells its age.
+    add_sessions(gateway, 1, prefix="legacy", connected=False, last_seen=ago(hours=48))
+    add_sessions(gateway, 1, prefix="live")
+
+    assert cleanup.count_disconnected_sessions(closed_hours=24) == 3
+    assert cleanup.delete_disconnected_sessions(closed_hours=24) == 3
+
+    assert remaining_ids() == ["live-0", "recent-0"]
+
+
+def test_clear_sessions_command_with_closed_hours(gateway):
+    add_sessions(gateway, 1, prefix="old", connected=False, disconnected_on=ago(hours=30))
+    add_sessions(gateway, 1, prefix="recent", connected=False, disconnected_on=ago(hours=2))
+
+    out, _ = run_command("clearWebSocketSessions", "--closed-hours", "24")
+
+    assert "Deleted 1 disconnected session." in out
+    assert remaining_ids() == ["recent-0"]
+
+
 def test_stale_sessions_are_those_marked_connected_and_opened_long_ago(gateway):
     add_sessions(gateway, 2, prefix="stale", created_on=ago(hours=3))
     add_sessions(gateway, 1, prefix="recent", created_on=ago(hours=1))
@@ -369,6 +392,7 @@ def test_tokens_command_warns_when_valid_tokens_would_go(settings, user):
     ("command", "args", "message"),
     [
         ("clearWebSocketSessions", ["--stale-hours", "-1"], "--stale-hours must be 0 or more"),
+        ("clearWebSocketSessions", ["--closed-hours", "-1"], "--closed-hours must be 0 or more"),
         ("clearWebSocketSessions", ["--batch-size", "0"], "--batch-size must be between 1"),
         ("clearWebSocketSessions", ["--batch-size", "100000"], "--batch-size must be between"),
         ("clearWebSocketSessions", ["--stale-hours", "soon"], "invalid int value: 'soon'"),

@@ -49,8 +49,12 @@ def gateway(db) -> ApiGateway:
 
 @pytest.fixture
 def leftovers(gateway) -> None:
-    """5 closed sessions, 2 stale ones, 3 live ones."""
-    make_sessions(gateway, 5, prefix="closed", connected=False)
+    """5 sessions closed a day and more ago, 1 closed just now, 2 stale ones, 3 live ones.
+
+    The console keeps sessions closed in the last 24 hours by default.
+    """
+    make_sessions(gateway, 5, prefix="closed", connected=False, disconnected_on=ago(hours=30))
+    make_sessions(gateway, 1, prefix="recent", connected=False, disconnected_on=ago(hours=1))
     make_sessions(gateway, 2, prefix="stale", created_on=ago(hours=5))
     make_sessions(gateway, 3, prefix="live")
 
@@ -105,6 +109,7 @@ def test_run_deletes_in_the_background_and_records_the_run(
         RUN,
         {
             "disconnected_sessions": "on",
+            "closed_hours": "24",
             "stale_sessions": "on",
             "stale_hours": "3",
             "token_age": "300",
@@ -119,6 +124,7 @@ def test_run_deletes_in_the_background_and_records_the_run(
         "live-0",
         "live-1",
         "live-2",
+        "recent-0",
     ]
     run = CleanupRun.objects.get()
     assert (run.status, run.source, run.done, run.total) == ("finished", "console", 7, 7)
@@ -149,7 +155,7 @@ def test_progress_polls_until_the_run_ends(operator_client, leftovers, wait_for_
 
 
 def _ages() -> dict[str, str]:
-    return {"stale_hours": "3", "token_age": "300", "rate_limit_age": "7"}
+    return {"closed_hours": "24", "stale_hours": "3", "token_age": "300", "rate_limit_age": "7"}
 
 
 def test_progress_of_a_running_run_keeps_polling(operator_client, operator):
@@ -175,7 +181,7 @@ def test_only_one_run_at_a_time(operator_client, operator, leftovers):
         "A cleanup run is already in progress; wait for it to finish."
     ]
     assert CleanupRun.objects.count() == 1
-    assert WebSocketSession.objects.count() == 10
+    assert WebSocketSession.objects.count() == 11
 
 
 @pytest.mark.django_db(transaction=True)

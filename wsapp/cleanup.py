@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from wsapp import conf
@@ -87,6 +88,10 @@ def check_stale_hours(value: object, *, name: str = "stale_hours") -> None:
     check_age(value, name=name, unit="hours", maximum=MAX_STALE_HOURS)
 
 
+def check_closed_hours(value: object, *, name: str = "closed_hours") -> None:
+    check_age(value, name=name, unit="hours", maximum=MAX_STALE_HOURS)
+
+
 def check_token_age(value: object, *, name: str = "token_age") -> None:
     check_age(value, name=name, unit="seconds", maximum=MAX_TOKEN_AGE)
 
@@ -98,9 +103,22 @@ def check_rate_limit_age(value: object, *, name: str = "rate_limit_age") -> None
 # --- What each cleanup selects ----------------------------------------------------
 
 
-def disconnected_sessions() -> models.QuerySet[WebSocketSession]:
-    """Sessions whose socket is known to be closed."""
-    return WebSocketSession.objects.filter(connected=False)
+def disconnected_sessions(
+    closed_hours: float | None = None, *, now: datetime | None = None
+) -> models.QuerySet[WebSocketSession]:
+    """Sessions whose socket is known to be closed.
+
+    With ``closed_hours``, only those closed more than that many hours ago (sessions
+    closed before ``disconnected_on`` was recorded count from when they were last seen).
+    """
+    queryset = WebSocketSession.objects.filter(connected=False)
+    if closed_hours is None:
+        return queryset
+    check_closed_hours(closed_hours)
+    cutoff = (now or timezone.now()) - timedelta(hours=closed_hours)
+    return queryset.filter(
+        Q(disconnected_on__lt=cutoff) | Q(disconnected_on__isnull=True, last_seen__lt=cutoff)
+    )
 
 
 def stale_sessions(
@@ -178,12 +196,13 @@ def _delete(
     return delete_in_batches(queryset, batch_size=batch_size, progress=progress)
 
 
-def count_disconnected_sessions() -> int:
+def count_disconnected_sessions(closed_hours: float | None = None) -> int:
     """How many sessions ``delete_disconnected_sessions`` would delete."""
-    return disconnected_sessions().count()
+    return disconnected_sessions(closed_hours).count()
 
 
 def delete_disconnected_sessions(
+    closed_hours: float | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
@@ -191,7 +210,10 @@ def delete_disconnected_sessions(
 ) -> int:
     """Delete closed sessions; returns how many (with ``dry_run``: would be)."""
     return _delete(
-        disconnected_sessions(), batch_size=batch_size, dry_run=dry_run, progress=progress
+        disconnected_sessions(closed_hours),
+        batch_size=batch_size,
+        dry_run=dry_run,
+        progress=progress,
     )
 
 
@@ -264,12 +286,16 @@ class CleanupOptions:
     """
 
     disconnected_sessions: bool = False
+    #: With ``disconnected_sessions``: keep sessions closed in the last N hours.
+    closed_hours: float | None = None
     stale_hours: float | None = None
     token_age: float | None = None
     rate_limit_age: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
 
     def __post_init__(self) -> None:
+        if self.closed_hours is not None:
+            check_closed_hours(self.closed_hours)
         if self.stale_hours is not None:
             check_stale_hours(self.stale_hours)
         if self.token_age is not None:
@@ -285,7 +311,7 @@ class CleanupOptions:
         now = now or timezone.now()
         selected: dict[str, models.QuerySet] = {}
         if self.disconnected_sessions:
-            selected["disconnected_sessions"] = disconnected_sessions()
+            selected["disconnected_sessions"] = disconnected_sessions(self.closed_hours, now=now)
         if self.stale_hours is not None:
             selected["stale_sessions"] = stale_sessions(self.stale_hours, now=now)
         if self.token_age is not None:

@@ -268,6 +268,11 @@ class WebSocketSession(models.Model):
                 name="wsapp_sess_live_djsession",
             ),
             models.Index(fields=["connected", "last_seen"], name="wsapp_sess_conn_seen"),
+            models.Index(
+                fields=["disconnected_on"],
+                condition=Q(connected=False),
+                name="wsapp_sess_closed_at",
+            ),
             models.Index(fields=["connected", "created_on"], name="wsapp_sess_conn_created"),
             models.Index(fields=["created_on"], name="wsapp_sess_created"),
             models.Index(fields=["api_gateway", "connected"], name="wsapp_sess_gateway"),

@@ -21,6 +21,14 @@ class Command(CleanupCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
+            "--closed-hours",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Keep sessions closed in the last N hours (the console's Overview counts "
+            "them in its 24-hour figures). Default: delete every closed session.",
+        )
+        parser.add_argument(
             "--stale-hours",
             type=int,
             default=None,
@@ -40,8 +48,12 @@ class Command(CleanupCommand):
                     f"{cleanup.CONNECTION_LIFETIME_HOURS}-hour connection limit: sessions "
                     "that are still open will be deleted."
                 )
+        closed_hours = options["closed_hours"]
+        if closed_hours is not None:
+            cleanup.check_closed_hours(closed_hours, name="--closed-hours")
         return cleanup.CleanupOptions(
             disconnected_sessions=True,
+            closed_hours=closed_hours,
             stale_hours=stale_hours,
             batch_size=options["batch_size"],
         )
