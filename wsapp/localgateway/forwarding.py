@@ -15,6 +15,7 @@ from wsapp.localgateway import ids
 from wsapp.localgateway.connections import Connection
 from wsapp.localgateway.expressions import resolve_parameters
 from wsapp.localgateway.limits import Limits
+from wsapp.localgateway.wire import read_limited
 
 logger = logging.getLogger("wsapp.localgateway")
 
@@ -201,7 +202,9 @@ class Forwarder:
             ) as response:
                 result.status = response.status
                 result.headers = CIMultiDict(response.headers)
-                data = await _read_limited(response, self.limits.max_message_bytes)
+                data = await read_limited(
+                    response.content_length, response.content, self.limits.max_message_bytes
+                )
                 if data is None:
                     result.error = "too_large"
                 else:
@@ -223,17 +226,3 @@ class Forwarder:
             elapsed,
         )
         return result
-
-
-async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The response body, or None when it is longer than ``limit`` bytes."""
-    if response.content_length is not None and response.content_length > limit:
-        return None
-    chunks = []
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+import aiohttp
 import botocore.session
 from aiohttp import web
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -301,11 +302,21 @@ def iso_timestamp(value: float | datetime) -> str:
 
 async def read_body(request: web.Request, limit: int) -> bytes | None:
     """The request body, or None when it is longer than ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
+    return await read_limited(request.content_length, request.content, limit)
+
+
+async def read_limited(
+    declared_length: int | None, stream: aiohttp.StreamReader, limit: int
+) -> bytes | None:
+    """A request or response body, or None when it is longer than ``limit`` bytes.
+
+    Stops reading as soon as the limit is passed, whatever Content-Length claimed.
+    """
+    if declared_length is not None and declared_length > limit:
         return None
     chunks = []
     size = 0
-    async for chunk in request.content.iter_any():
+    async for chunk in stream.iter_any():
         size += len(chunk)
         if size > limit:
             return None
