@@ -8,6 +8,7 @@ and the site refuses to start without ``SECRET_KEY`` or with ``DEBUG`` on.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -122,6 +123,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the lock instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Django's default test database is a shared-cache in-memory SQLite, whose table
+    # locks fail at once ("database table is locked") instead of waiting for the
+    # timeout above. Live-server tests write from several threads, so tests use a
+    # file, one per test run.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"wsapp-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
