@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.error
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
@@ -528,3 +529,221 @@ def test_bad_faults_are_refused_with_the_reason(local_gateway):
         body = json.loads(response.read())
     assert excinfo.value.code == 400
     assert "control_plane_fail_calls" in body["message"]
+
+
+# ---------------------------------------------------------------------- audit: bad input
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["http://127.0.0.1:99999/", "http://127.0.0.1:0/", "http://[::1", "http://[::1/x"],
+)
+def test_integration_uri_the_data_plane_cannot_call_is_refused(apigw_client, uri):
+    api_id = make_api(apigw_client)["ApiId"]
+    good = make_integration(apigw_client, api_id)["IntegrationId"]
+
+    with pytest.raises(apigw_client.exceptions.BadRequestException, match="IntegrationUri"):
+        make_integration(apigw_client, api_id, IntegrationUri=uri)
+    with pytest.raises(apigw_client.exceptions.BadRequestException, match="IntegrationUri"):
+        apigw_client.update_integration(ApiId=api_id, IntegrationId=good, IntegrationUri=uri)
+    assert apigw_client.get_integration(ApiId=api_id, IntegrationId=good)["IntegrationUri"] == (
+        "http://127.0.0.1:8000/ws/default"
+    )
+
+
+@pytest.mark.parametrize(
+    "expression", ["${request.body.action", "$request.body.action}", "${request.body}"]
+)
+def test_unbalanced_selection_expression_is_refused(apigw_client, expression):
+    api_id = make_api(apigw_client)["ApiId"]
+
+    with pytest.raises(apigw_client.exceptions.BadRequestException):
+        make_api(apigw_client, RouteSelectionExpression=expression)
+    with pytest.raises(apigw_client.exceptions.BadRequestException):
+        apigw_client.update_api(ApiId=api_id, RouteSelectionExpression=expression)
+
+
+def test_braced_selection_expression_is_accepted(apigw_client):
+    api = make_api(apigw_client, RouteSelectionExpression="${request.body.action}")
+
+    assert api["RouteSelectionExpression"] == "${request.body.action}"
+
+
+def test_route_response_key_other_than_default_is_refused(apigw_client):
+    api_id = make_api(apigw_client)["ApiId"]
+    route_id = apigw_client.create_route(ApiId=api_id, RouteKey="$default")["RouteId"]
+    response_id = apigw_client.create_route_response(
+        ApiId=api_id, RouteId=route_id, RouteResponseKey="$default"
+    )["RouteResponseId"]
+
+    with pytest.raises(apigw_client.exceptions.BadRequestException, match=r"\$default"):
+        apigw_client.create_route_response(
+            ApiId=api_id, RouteId=route_id, RouteResponseKey="$other"
+        )
+    with pytest.raises(apigw_client.exceptions.BadRequestException, match=r"\$default"):
+        apigw_client.update_route_response(
+            ApiId=api_id, RouteId=route_id, RouteResponseId=response_id, RouteResponseKey="x"
+        )
+
+
+def test_update_route_response_changes_it(apigw_client):
+    api_id = make_api(apigw_client)["ApiId"]
+    route_id = apigw_client.create_route(ApiId=api_id, RouteKey="$default")["RouteId"]
+    response_id = apigw_client.create_route_response(
+        ApiId=api_id, RouteId=route_id, RouteResponseKey="$default"
+    )["RouteResponseId"]
+
+    updated = apigw_client.update_route_response(
+        ApiId=api_id,
+        RouteId=route_id,
+        RouteResponseId=response_id,
+        RouteResponseKey="$default",
+        ModelSelectionExpression="$request.body.kind",
+    )
+
+    assert updated["ModelSelectionExpression"] == "$request.body.kind"
+    fetched = apigw_client.get_route_response(
+        ApiId=api_id, RouteId=route_id, RouteResponseId=response_id
+    )
+    assert fetched["ModelSelectionExpression"] == "$request.body.kind"
+    assert fetched["RouteResponseKey"] == "$default"
+
+
+def test_unknown_ids_under_an_api_or_domain_raise_not_found(apigw_client):
+    api_id = make_api(apigw_client)["ApiId"]
+    route_id = apigw_client.create_route(ApiId=api_id, RouteKey="$default")["RouteId"]
+    apigw_client.create_domain_name(DomainName="ws.example.com")
+    not_found = apigw_client.exceptions.NotFoundException
+
+    with pytest.raises(not_found, match="Integration"):
+        apigw_client.get_integration(ApiId=api_id, IntegrationId="nothere")
+    with pytest.raises(not_found, match="RouteResponse"):
+        apigw_client.get_route_response(ApiId=api_id, RouteId=route_id, RouteResponseId="nothere")
+    with pytest.raises(not_found, match="Deployment"):
+        apigw_client.get_deployment(ApiId=api_id, DeploymentId="nothere")
+    with pytest.raises(not_found, match="ApiMapping"):
+        apigw_client.get_api_mapping(DomainName="ws.example.com", ApiMappingId="nothere")
+
+
+def test_duplicate_api_mapping_key_raises_conflict(apigw_client):
+    api_id = make_api(apigw_client)["ApiId"]
+    apigw_client.create_stage(ApiId=api_id, StageName="production")
+    apigw_client.create_domain_name(DomainName="ws.example.com")
+    apigw_client.create_api_mapping(
+        DomainName="ws.example.com", ApiId=api_id, Stage="production", ApiMappingKey="chat"
+    )
+
+    with pytest.raises(apigw_client.exceptions.ConflictException):
+        apigw_client.create_api_mapping(
+            DomainName="ws.example.com", ApiId=api_id, Stage="production", ApiMappingKey="chat"
+        )
+
+
+def raw_control_call(gateway: LocalGateway, path: str, body: bytes):
+    """POST a raw body to the control plane (boto3 cannot send malformed JSON)."""
+    request = urllib.request.Request(
+        f"{gateway.url}{path}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers, json.loads(error.read() or b"null")
+
+
+def test_deeply_nested_control_plane_body_is_a_bad_request(local_gateway):
+    status, headers, body = raw_control_call(local_gateway, "/v2/apis", b"[" * 20000)
+
+    assert status == 400
+    assert headers["x-amzn-ErrorType"] == "BadRequestException"
+    assert "nested" in body["message"]
+
+
+def test_deeply_nested_faults_body_is_refused_with_the_reason(local_gateway):
+    status, _, body = raw_control_call(local_gateway, "/_local/faults", b"[" * 20000)
+
+    assert status == 400
+    assert "nested" in body["message"]
+
+
+def test_unexpected_failure_answers_internal_server_error_and_logs(
+    apigw_client, local_gateway, caplog
+):
+    # A damaged record, as a bug elsewhere could leave: the control plane must
+    # still answer in AWS's error shape.
+    local_gateway.state.apis["broken0000"] = 5
+
+    with (
+        caplog.at_level("ERROR", logger="wsapp.localgateway"),
+        pytest.raises(ClientError) as excinfo,
+    ):
+        apigw_client.get_apis()
+
+    assert error_code(excinfo) == "InternalServerError"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert "GetApis" in excinfo.value.response["Error"]["Message"]
+    failures = [r for r in caplog.records if "GetApis" in r.getMessage()]
+    assert failures and failures[0].exc_info is not None
+
+
+@pytest.mark.parametrize(
+    ("apis", "named"),
+    [
+        ({"x": 5}, "apis['x']"),
+        (
+            {
+                "x": {
+                    "api": {"ApiId": "x", "RouteSelectionExpression": "$request.body.action"},
+                    "integrations": {},
+                    "routes": {"r1": {"Target": "integrations/i"}},
+                    "route_responses": {},
+                    "stages": {},
+                    "deployments": {},
+                }
+            },
+            "apis['x'].routes['r1'] has no valid RouteKey",
+        ),
+        (
+            {
+                "x": {
+                    "api": {"ApiId": "x", "RouteSelectionExpression": "$request.body.action"},
+                    "integrations": {},
+                    "routes": {},
+                    "route_responses": {},
+                    "stages": {},
+                    "deployments": {"d1": {"deployment": {"DeploymentId": "d1"}, "snapshot": []}},
+                }
+            },
+            "apis['x'].deployments['d1']",
+        ),
+    ],
+)
+def test_damaged_state_file_is_refused_naming_the_entry(tmp_path, apis, named):
+    state_file = tmp_path / "gateway.json"
+    state_file.write_text(json.dumps({"version": 1, "apis": apis, "domains": {}}))
+
+    with pytest.raises(StateFileError) as excinfo:
+        LocalGateway(port=0, state_file=state_file)
+
+    assert named in str(excinfo.value)
+    assert "gateway.json" in str(excinfo.value)
+
+
+def test_damaged_domain_in_state_file_is_refused(tmp_path):
+    state_file = tmp_path / "gateway.json"
+    state_file.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "apis": {},
+                "domains": {"ws.example.com": {"domain": {}, "mappings": {"m": {"ApiId": 1}}}},
+            }
+        )
+    )
+
+    with pytest.raises(StateFileError, match=r"domains\['ws.example.com'\].mappings\['m'\]"):
+        LocalGateway(port=0, state_file=state_file)

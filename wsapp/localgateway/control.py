@@ -84,13 +84,24 @@ class ControlPlaneHandler:
                 )
             params = parse_input(route.model, path_params, request.query, body)
             result = self.state.call(route.name, params)
+            payload = None
+            if route.status != 204 and result is not None:
+                payload = serialize(route.model.output_shape, result) or {}
         except ApiError as error:
             self.calls.record(request.method, raw_path, route.name, error.status, error.code)
             logger.info("control plane %s -> %s %s", route.name, error.code, error.message)
             return error_response(error)
+        except Exception:
+            # A bug here must still answer in AWS's shape, so boto3 raises a ClientError
+            # the caller can handle; the traceback goes to the log, not to the client.
+            logger.exception("control plane %s failed", route.name)
+            error = ApiError(
+                "InternalServerError",
+                f"The local gateway failed on {route.name}; its log has the traceback.",
+                status=500,
+            )
+            self.calls.record(request.method, raw_path, route.name, error.status, error.code)
+            return error_response(error)
         self.calls.record(request.method, raw_path, route.name, route.status, None)
         logger.debug("control plane %s -> %s", route.name, route.status)
-        payload = None
-        if route.status != 204 and result is not None:
-            payload = serialize(route.model.output_shape, result) or {}
         return json_response(route.status, payload)

@@ -14,7 +14,9 @@ from typing import Any
 
 from wsapp.localgateway.wire import ApiError, bad_request
 
-_SELECTION_RE = re.compile(r"^\$\{?request\.body\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)\}?$")
+_BODY_PATH = r"request\.body\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)"
+# Braces on both sides or on neither: "${request.body.action" is a typo, not a path.
+_SELECTION_RE = re.compile(rf"^\$(?:{_BODY_PATH}|\{{{_BODY_PATH}\}})$")
 _TARGET_RE = re.compile(r"^integration\.request\.(header|querystring)\.([A-Za-z0-9_.\-]{1,128})$")
 _ROUTE_SOURCE_RE = re.compile(r"^route\.request\.(header|querystring)\.([A-Za-z0-9_.\-]{1,128})$")
 _STATIC_RE = re.compile(r"^'([^']*)'$")
@@ -52,7 +54,7 @@ def selection_path(expression: str) -> tuple[str, ...]:
             f"Invalid route selection expression {expression!r}: the local gateway "
             "supports $request.body.<key> (dotted paths allowed), e.g. $request.body.action."
         )
-    return tuple(match.group(1).split("."))
+    return tuple((match.group(1) or match.group(2)).split("."))
 
 
 def select_route_key(expression: str, body: str | bytes) -> str | None:
@@ -63,7 +65,9 @@ def select_route_key(expression: str, body: str | bytes) -> str | None:
         return None
     try:
         document: Any = json.loads(body)
-    except (ValueError, TypeError):  # not JSON (UnicodeDecodeError is a ValueError)
+    except (ValueError, TypeError, RecursionError):
+        # Not JSON (UnicodeDecodeError is a ValueError), or nested deeper than json's
+        # recursion allows: either way no route matches and $default gets it.
         return None
     for part in path:
         if not isinstance(document, dict) or part not in document:

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from yarl import URL
 
 from wsapp.localgateway import ids
 from wsapp.localgateway.expressions import parse_request_parameters, selection_path
@@ -51,6 +52,131 @@ REGIONAL_HOSTED_ZONES = {
 
 #: Operations that change state (saved to the state file after each one).
 MUTATING_PREFIXES = ("Create", "Update", "Delete", "Tag", "Untag")
+
+
+def _check_integration_uri(uri: str) -> None:
+    """Refuse an IntegrationUri the data plane could not call, as AWS does at once.
+
+    yarl is the parser the forwarder uses, so a URI accepted here is one it can build
+    a request from: a bracket left open or a port past 65535 is caught now rather than
+    on the first event.
+    """
+    problem = None
+    try:
+        url = URL(uri)
+        port = url.port
+    except (ValueError, TypeError) as exc:
+        problem = str(exc)
+    else:
+        if url.scheme not in ("http", "https") or not url.host:
+            problem = "it must be an absolute http(s) URL"
+        elif port is None or not 1 <= port <= 65535:
+            problem = "the port must be between 1 and 65535"
+    if problem is not None:
+        raise bad_request(f"Invalid IntegrationUri {uri!r}: {problem}.")
+
+
+def _check_route_response_key(key: str) -> None:
+    # WebSocket APIs have one kind of route response, $default; any other key is
+    # refused by AWS, so accepting it here would let a typo pass locally only.
+    if key != "$default":
+        raise bad_request(
+            f"Invalid RouteResponseKey {key!r}: WebSocket APIs support only $default."
+        )
+
+
+def _missing(record: Any, fields: dict[str, type | tuple[type, ...]]) -> str | None:
+    """The first of ``fields`` that ``record`` lacks or holds with the wrong type."""
+    if not isinstance(record, dict):
+        return f"is {type(record).__name__}, not an object"
+    for name, kind in fields.items():
+        if not isinstance(record.get(name), kind):
+            return f"has no valid {name}"
+    return None
+
+
+def _objects(entries: Any, where: str, fields: dict[str, Any]) -> str | None:
+    """Check every value of a dict of records; the answer names the first bad one."""
+    if not isinstance(entries, dict):
+        return f"{where} is not an object"
+    for key, record in entries.items():
+        problem = _missing(record, fields)
+        if problem is not None:
+            return f"{where}[{key!r}] {problem}"
+    return None
+
+
+def _state_problem(document: dict[str, Any]) -> str | None:
+    """What is wrong in a state file's records, or None.
+
+    The file is usually written by the gateway itself, but it is also a file people
+    edit: every field the operations read is checked here, so a bad entry is named
+    at start-up instead of turning every later call into a server error.
+    """
+    for api_id, record in document["apis"].items():
+        where = f"apis[{api_id!r}]"
+        problem = _missing(
+            record,
+            {
+                "api": dict,
+                "integrations": dict,
+                "routes": dict,
+                "route_responses": dict,
+                "stages": dict,
+                "deployments": dict,
+            },
+        )
+        if problem is not None:
+            return f"{where} {problem}"
+        problem = (
+            _objects(
+                {"api": record["api"]}, where, {"ApiId": str, "RouteSelectionExpression": str}
+            )
+            or _objects(record["integrations"], f"{where}.integrations", {"IntegrationType": str})
+            or _objects(record["routes"], f"{where}.routes", {"RouteKey": str})
+            or _objects(record["stages"], f"{where}.stages", {"StageName": str})
+            or _objects(
+                record["deployments"],
+                f"{where}.deployments",
+                {"deployment": dict, "snapshot": dict},
+            )
+        )
+        if problem is not None:
+            return problem
+        for route_id, responses in record["route_responses"].items():
+            problem = _objects(
+                responses, f"{where}.route_responses[{route_id!r}]", {"RouteResponseKey": str}
+            )
+            if problem is not None:
+                return problem
+        for deployment_id, deployment in record["deployments"].items():
+            at = f"{where}.deployments[{deployment_id!r}]"
+            snapshot = deployment["snapshot"]
+            problem = _missing(deployment["deployment"], {"DeploymentId": str}) or _missing(
+                snapshot, {"RouteSelectionExpression": str, "Routes": dict}
+            )
+            if problem is not None:
+                return f"{at} {problem}"
+            problem = _objects(
+                snapshot["Routes"],
+                f"{at}.snapshot.Routes",
+                {"RouteId": str, "Integration": (dict, type(None)), "RouteResponseKeys": list},
+            )
+            if problem is not None:
+                return problem
+    for name, record in document["domains"].items():
+        where = f"domains[{name!r}]"
+        problem = _missing(record, {"domain": dict, "mappings": dict})
+        if problem is not None:
+            return f"{where} {problem}"
+        problem = _objects(
+            record["mappings"],
+            f"{where}.mappings",
+            {"ApiMappingId": str, "ApiId": str, "Stage": str, "ApiMappingKey": str},
+        )
+        if problem is not None:
+            return problem
+    return None
 
 
 class StateFileError(Exception):
@@ -185,6 +311,12 @@ class ControlPlane:
             raise StateFileError(
                 f"{self.state_file} is not a local gateway state file (version "
                 f"{STATE_VERSION}). Delete it or point --state at another file."
+            )
+        problem = _state_problem(document)
+        if problem is not None:
+            raise StateFileError(
+                f"{self.state_file} holds a damaged local gateway state: {problem}. "
+                "Fix that entry or delete the file to start with an empty gateway."
             )
         self.apis = document["apis"]
         self.domains = document["domains"]
@@ -359,11 +491,7 @@ class ControlPlane:
             uri = integration.get("IntegrationUri")
             if not uri:
                 raise bad_request(f"IntegrationUri is required for {kind} integrations.")
-            parts = urlsplit(uri)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise bad_request(
-                    f"Invalid IntegrationUri {uri!r}: it must be an absolute http(s) URL."
-                )
+            _check_integration_uri(uri)
             method = integration.get("IntegrationMethod")
             if not method:
                 raise bad_request(f"IntegrationMethod is required for {kind} integrations.")
@@ -483,8 +611,9 @@ class ControlPlane:
     def create_route_response(self, params: dict[str, Any]) -> dict[str, Any]:
         self._route(params)
         record = self.apis[params["ApiId"]]
-        responses = record["route_responses"].setdefault(params["RouteId"], {})
         key = params["RouteResponseKey"]
+        _check_route_response_key(key)
+        responses = record["route_responses"].setdefault(params["RouteId"], {})
         if any(r["RouteResponseKey"] == key for r in responses.values()):
             raise conflict(f"Route response with key {key} already exists for this route.")
         response = {k: v for k, v in params.items() if k not in ("ApiId", "RouteId")} | {
@@ -504,6 +633,8 @@ class ControlPlane:
     def update_route_response(self, params: dict[str, Any]) -> dict[str, Any]:
         response = self._route_response(params)
         key = params.get("RouteResponseKey")
+        if key is not None:
+            _check_route_response_key(key)
         if key is not None and key != response["RouteResponseKey"]:
             siblings = self.apis[params["ApiId"]]["route_responses"][params["RouteId"]]
             if any(r["RouteResponseKey"] == key for r in siblings.values()):

@@ -180,6 +180,9 @@ def parse_input(
             document = json.loads(body)
         except ValueError:
             raise bad_request("The request body is not valid JSON.") from None
+        except RecursionError:
+            # json raises this, not ValueError, for arrays or objects nested thousands deep.
+            raise bad_request("The request body is nested too deeply.") from None
         if not isinstance(document, dict):
             raise bad_request("The request body must be a JSON object.")
     values: dict[str, Any] = {}
