@@ -209,3 +209,10 @@ def test_restart_forgets_sockets_of_the_previous_run():
     assert list(WebSocketSession.objects.values_list("connection_id", flat=True)) == ["b="]
     run = CleanupRun.objects.get()
     assert (run.source, run.status) == ("devserver", CleanupRun.Status.FINISHED)
+
+
+@pytest.mark.parametrize("option", ["--port", "--gateway-port", "--moto-port"])
+@pytest.mark.parametrize("value", ["70000", "0", "-1"])
+def test_rejects_a_port_option_out_of_range(option, value):
+    with pytest.raises(CommandError, match=rf"{option}: must be between 1 and 65535"):
+        call_command("devserver", option, value)

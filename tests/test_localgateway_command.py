@@ -65,3 +65,16 @@ def test_command_serves_until_interrupted_and_saves_state(tmp_path):
 def test_command_refuses_bad_limits_with_a_clear_error():
     with pytest.raises(CommandError, match="idle_timeout must be a positive number"):
         call_command("runlocalgateway", "--idle-timeout", "0")
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "eighty"])
+def test_command_refuses_a_port_out_of_range(port):
+    with pytest.raises(CommandError, match=r"--port: must be"):
+        call_command("runlocalgateway", "--port", port)
+
+
+def test_gateway_refuses_a_port_out_of_range():
+    from wsapp.localgateway import LocalGateway
+
+    with pytest.raises(ValueError, match=r"between 0 .* and 65535, not 70000"):
+        LocalGateway(port=70000)

@@ -133,7 +133,14 @@ async def test_messages_are_routed_by_the_selection_expression(apigw_client, loc
 
 
 @pytest.mark.parametrize(
-    "frame", ["not json", json.dumps({"action": "nosuchroute"}), json.dumps(["action"])]
+    "frame",
+    [
+        "not json",
+        json.dumps({"action": "nosuchroute"}),
+        json.dumps(["action"]),
+        # Deeper than json can parse (RecursionError, not ValueError): still $default.
+        "[" * 20000,
+    ],
 )
 @run_async
 async def test_unmatched_and_non_json_messages_go_to_default(apigw_client, local_gateway, frame):
@@ -517,3 +524,61 @@ async def test_subprotocol_chosen_by_the_connect_backend_is_answered(apigw_clien
 
     assert chosen == "chat.v1"
     assert offered == "chat.v1, chat.v0"
+
+
+# ---------------------------------------------------------------------- damaged state
+
+
+def restart_with_integration_uri(make_local_gateway, state_file, route_key, uri):
+    """Edit the deployed integration URI of ``route_key`` in the state file, as a person
+    could by hand, and start a new gateway from it."""
+    document = json.loads(state_file.read_text())
+    for record in document["apis"].values():
+        for deployment in record["deployments"].values():
+            deployment["snapshot"]["Routes"][route_key]["Integration"]["IntegrationUri"] = uri
+    state_file.write_text(json.dumps(document))
+    return make_local_gateway(state_file=state_file)
+
+
+@run_async
+async def test_stored_connect_uri_that_cannot_be_parsed_rejects_the_handshake(
+    make_local_gateway, tmp_path
+):
+    state_file = tmp_path / "gateway.json"
+    first = make_local_gateway(state_file=state_file)
+    async with RecordingBackend() as backend:
+        api = await deploy(boto3_client("apigatewayv2", first.url), first, backend)
+        gateway = restart_with_integration_uri(
+            make_local_gateway, state_file, "$connect", "http://127.0.0.1:99999/connect"
+        )
+
+        with pytest.raises(InvalidStatus) as excinfo:
+            async with ws_connect(gateway.websocket_url(api.api_id, api.stage)):
+                pass
+
+    assert excinfo.value.response.status_code == 500
+    assert b"Internal server error" in excinfo.value.response.body
+    assert gateway.connections() == []
+
+
+@run_async
+async def test_stored_message_uri_that_cannot_be_parsed_answers_an_error_frame(
+    make_local_gateway, tmp_path
+):
+    state_file = tmp_path / "gateway.json"
+    first = make_local_gateway(state_file=state_file)
+    async with RecordingBackend() as backend:
+        api = await deploy(boto3_client("apigatewayv2", first.url), first, backend)
+        gateway = restart_with_integration_uri(
+            make_local_gateway, state_file, "$default", "http://[::1/default"
+        )
+
+        async with ws_connect(gateway.websocket_url(api.api_id, api.stage)) as ws:
+            await ws.send("hello")
+            error = json.loads(await ws.recv())
+            # The socket survives the failed event: a later message still gets an answer.
+            await ws.send("again")
+            again = json.loads(await ws.recv())
+
+    assert error["message"] == "Internal server error"
+    assert again["message"] == "Internal server error"

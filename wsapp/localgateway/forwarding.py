@@ -176,13 +176,28 @@ class Forwarder:
         mapped_headers, mapped_query = resolve_parameters(
             integration.get("RequestParameters") or {}, context, client_headers, client_query
         )
-        url = URL(integration["IntegrationUri"])
-        query = list(url.query.items())
-        if event_type == CONNECT:
-            query.extend(connection.client_query)
-        query.extend(mapped_query)
-        if query:
-            url = url.with_query(query)
+        try:
+            url = URL(integration["IntegrationUri"])
+            query = list(url.query.items())
+            if event_type == CONNECT:
+                query.extend(connection.client_query)
+            query.extend(mapped_query)
+            if query:
+                url = url.with_query(query)
+        except (KeyError, TypeError, ValueError) as exc:
+            # The control plane refuses such URIs, but a hand-edited or older state
+            # file can still hold one: fail this event like an unreachable backend
+            # rather than crash the handshake or the message task.
+            logger.error(
+                "%s on %s/%s: the integration URI %r is invalid (%s); answering an error. "
+                "Fix it with update_integration and redeploy.",
+                route_key,
+                connection.api_id,
+                connection.stage,
+                integration.get("IntegrationUri"),
+                exc,
+            )
+            return ForwardResult(error="unreachable")
         headers = self.headers(connection, event_type, mapped_headers)
         timeout = min(
             integration.get("TimeoutInMillis", 29000) / 1000, self.limits.integration_timeout

@@ -50,6 +50,8 @@ class LocalGateway:
         region: str = "us-east-1",
         advertised_host: str | None = None,
     ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"The port must be between 0 (any free port) and 65535, not {port}.")
         self.host = host
         self.port = port
         self.limits = limits or Limits()
@@ -130,7 +132,8 @@ class LocalGateway:
                     await web.SockSite(self._runner, sock).start()
             else:
                 await web.TCPSite(self._runner, self.host, self.port).start()
-        except OSError:
+        except (OSError, OverflowError):
+            # OverflowError is what the socket layer raises for a port past 65535.
             await self._runner.cleanup()
             await self._session.close()
             raise
@@ -262,6 +265,10 @@ class LocalGateway:
             except ValueError as exc:  # FaultsError and bad JSON alike
                 message = str(exc) if isinstance(exc, FaultsError) else f"Invalid JSON: {exc}"
                 return web.json_response({"message": message}, status=400)
+            except RecursionError:  # json's answer to very deep nesting, not a ValueError
+                return web.json_response(
+                    {"message": "Invalid JSON: nested too deeply."}, status=400
+                )
             return web.json_response(self.faults.to_json())
         return web.json_response(
             {

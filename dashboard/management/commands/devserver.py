@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,33 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from dashboard.devstack import Options, Ports, StackError, run
 
 
+def _port_problem(value: str) -> str | None:
+    """Why ``value`` is not a fixed port (1-65535), or None when it is one."""
+    try:
+        port = int(value)
+    except ValueError:
+        return f"must be a port number, not {value!r}"
+    if not 0 < port < 65536:
+        return f"must be between 1 and 65535, not {port}"
+    return None
+
+
 def _env_port(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    try:
-        port = int(value)
-    except ValueError:
-        raise CommandError(f"{name} must be a port number, not {value!r}.") from None
-    if not 0 < port < 65536:
-        raise CommandError(f"{name} must be between 1 and 65535, not {port}.")
-    return port
+    problem = _port_problem(value)
+    if problem is not None:
+        raise CommandError(f"{name} {problem}.")
+    return int(value)
+
+
+def port_number(value: str) -> int:
+    """argparse ``type=`` for the port options, with the same rule as the variables."""
+    problem = _port_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return int(value)
 
 
 class Command(BaseCommand):
@@ -38,16 +55,16 @@ class Command(BaseCommand):
             "--host", default="127.0.0.1", help="Address every part listens on (loopback)."
         )
         parser.add_argument(
-            "--port", type=int, default=None, help="Django's port (DEVSERVER_PORT, 8000)."
+            "--port", type=port_number, default=None, help="Django's port (DEVSERVER_PORT, 8000)."
         )
         parser.add_argument(
             "--gateway-port",
-            type=int,
+            type=port_number,
             default=None,
             help="The local gateway's port (LOCALGATEWAY_PORT, 8001).",
         )
         parser.add_argument(
-            "--moto-port", type=int, default=None, help="moto's port (MOTO_PORT, 8002)."
+            "--moto-port", type=port_number, default=None, help="moto's port (MOTO_PORT, 8002)."
         )
         parser.add_argument(
             "--state-dir",

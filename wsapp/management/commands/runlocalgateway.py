@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from typing import Any
 
@@ -10,6 +11,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from wsapp.localgateway import Limits, LocalGateway, StateFileError, serve
 
 DEFAULTS = Limits()
+
+
+def port_number(value: str) -> int:
+    """argparse ``type=`` for --port: a whole number from 0 (any free port) to 65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, not {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 (pick a free port) and 65535, not {port}"
+        )
+    return port
 
 
 class Command(BaseCommand):
@@ -24,7 +38,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
-        parser.add_argument("--port", type=int, default=8001, help="Port (0 picks a free one).")
+        parser.add_argument(
+            "--port", type=port_number, default=8001, help="Port (0 picks a free one)."
+        )
         parser.add_argument(
             "--state",
             metavar="FILE",
