@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 import urllib.error
@@ -177,17 +178,39 @@ async def test_full_send_buffer_answers_429(apigw_client, make_local_gateway):
     assert attempts > 2
 
 
-def test_unsigned_call_is_forbidden(local_gateway):
-    request = urllib.request.Request(
-        f"{local_gateway.url}/aaaaaaaaaa/test/@connections/AAAAAAAAAAA=", method="GET"
-    )
+@run_async
+async def test_unsigned_call_is_forbidden_even_for_a_live_connection(apigw_client, local_gateway):
+    async with RecordingBackend() as backend:
+        api = await open_socket(apigw_client, local_gateway, backend)
 
-    with pytest.raises(urllib.error.HTTPError) as excinfo:
-        urllib.request.urlopen(request, timeout=5)
+        async with ws_connect(api.url) as ws:
+            connection_id = (await backend.next_request("/connect")).headers["connectionId"]
+            # The same URL boto3 signs; without a signature the gateway must refuse it.
+            url = f"{local_gateway.management_url(api.api_id, api.stage)}/@connections/"
+            request = urllib.request.Request(url + connection_id, data=b"hi", method="POST")
 
-    excinfo.value.close()
-    assert excinfo.value.code == 403
-    assert excinfo.value.headers["x-amzn-ErrorType"] == "ForbiddenException"
+            def unsigned_post() -> urllib.error.HTTPError:
+                try:
+                    urllib.request.urlopen(request, timeout=5).close()
+                except urllib.error.HTTPError as error:
+                    return error
+                raise AssertionError("an unsigned POST was accepted")
+
+            error = await asyncio.to_thread(unsigned_post)
+            with error:
+                body = json.loads(error.read())
+            # The connection was live: a signed call reaches it, so the 403 above
+            # came from the missing signature alone.
+            manager = management_client(local_gateway, api.api_id, api.stage)
+            await asyncio.to_thread(
+                manager.post_to_connection, ConnectionId=connection_id, Data=b"signed"
+            )
+            received = await ws.recv()
+
+    assert error.code == 403
+    assert error.headers["x-amzn-ErrorType"] == "ForbiddenException"
+    assert body["message"] == "Missing Authentication Token"
+    assert received == "signed"
 
 
 @run_async
