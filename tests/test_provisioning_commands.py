@@ -74,15 +74,38 @@ def test_missing_region_leaves_the_state_alone(gateway, no_region):
     assert gateway.last_error.startswith("No AWS region is configured")
 
 
-def test_missing_credentials_is_one_line(gateway, no_credentials, monkeypatch):
+@pytest.mark.parametrize("command", ["createApiGateway", "createCustomDomain", "deleteApiGateway"])
+def test_missing_credentials_is_one_line_and_leaves_the_state(
+    gateway, no_credentials, monkeypatch, command
+):
     # Never reached: credentials are checked before any request is sent.
     monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYV2", "http://127.0.0.1:9")
+    ApiGateway.objects.filter(pk=gateway.pk).update(
+        state=ApiGateway.State.DEPLOYED,
+        api_id="abc123",
+        domain_name="ws.example.com",
+        certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/x",
+    )
     with pytest.raises(CommandError) as caught:
-        run("createApiGateway", f"--pk={gateway.pk}")
+        run(command, f"--pk={gateway.pk}")
+    assert str(caught.value).startswith("No usable AWS credentials")
+    assert "\n" not in str(caught.value)
+    gateway.refresh_from_db()
+    assert gateway.state == ApiGateway.State.DEPLOYED
+    assert gateway.last_error == str(caught.value)
+    assert gateway.operation_expires_at is None
+
+
+def test_missing_credentials_in_a_dry_run_is_one_line(gateway, no_credentials, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYV2", "http://127.0.0.1:9")
+    ApiGateway.objects.filter(pk=gateway.pk).update(
+        state=ApiGateway.State.DEPLOYED, api_id="abc123"
+    )
+    with pytest.raises(CommandError) as caught:
+        run("syncApiGateway", f"--pk={gateway.pk}", "--dry-run")
     assert str(caught.value).startswith("No usable AWS credentials")
     gateway.refresh_from_db()
-    assert gateway.state == ApiGateway.State.FAILED
-    assert gateway.last_error == str(caught.value)
+    assert gateway.state == ApiGateway.State.DEPLOYED
 
 
 def test_invalid_record_is_one_line(gateway):

@@ -248,7 +248,8 @@ def test_custom_domain_lost_track_of_is_reused(aws_gateway, moto_aws, created):
     assert inventory(aws_gateway)["domains"] == {"ws.example.com": [("production", "")]}
 
 
-def test_domain_mapped_to_another_api_is_refused(aws_gateway, moto_aws, created):
+def other_api_on_domain(aws_gateway, tags: dict[str, str]) -> str:
+    """Another API, mapped to ws.example.com (a domain tagged ``tags``); returns its id."""
     client = apigw(aws_gateway)
     other = client.create_api(
         Name="other", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
@@ -257,17 +258,41 @@ def test_domain_mapped_to_another_api_is_refused(aws_gateway, moto_aws, created)
     client.create_domain_name(
         DomainName="ws.example.com",
         DomainNameConfigurations=[{"CertificateArn": "arn:aws:acm:us-east-1:1:certificate/x"}],
+        Tags=tags,
     )
     client.create_api_mapping(
         DomainName="ws.example.com", ApiId=other["ApiId"], Stage="production"
     )
+    return other["ApiId"]
+
+
+def test_domain_made_outside_this_gateway_is_refused_and_kept(aws_gateway, moto_aws, created):
+    other_api_on_domain(aws_gateway, {"wsapp:gateway": str(created.pk + 1)})
     created.domain_name = "ws.example.com"
     created.certificate_arn = issued_certificate(moto_aws, "ws.example.com", region=REGION)
     created.save()
     result = provisioning.create_custom_domain(created, retry=NO_WAIT)
     assert not result.ok
     assert result.message == (
-        f"ws.example.com is already mapped to API {other['ApiId']}: remove that mapping "
+        "The domain name ws.example.com already exists in API Gateway, made by gateway "
+        f"record {created.pk + 1}: use another domain name, or delete that one in AWS first."
+    )
+    created.refresh_from_db()
+    assert (created.api_mapping_id, created.api_gateway_domain_name) == ("", "")
+    assert provisioning.teardown(created, retry=NO_WAIT).ok
+    assert inventory(aws_gateway)["domains"] == {"ws.example.com": [("production", "")]}
+
+
+def test_domain_mapped_to_another_api_is_refused(aws_gateway, moto_aws, created):
+    # Made by this gateway (a run whose answer was lost), since mapped to another API.
+    other = other_api_on_domain(aws_gateway, {"wsapp:gateway": str(created.pk)})
+    created.domain_name = "ws.example.com"
+    created.certificate_arn = issued_certificate(moto_aws, "ws.example.com", region=REGION)
+    created.save()
+    result = provisioning.create_custom_domain(created, retry=NO_WAIT)
+    assert not result.ok
+    assert result.message == (
+        f"ws.example.com is already mapped to API {other}: remove that mapping "
         "first, or use another domain name."
     )
     # Tearing this gateway down leaves the other API's domain alone.

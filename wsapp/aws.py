@@ -113,6 +113,14 @@ def client(
     return new
 
 
+def has_credentials() -> bool:
+    """Whether boto3's credential chain finds any credentials (they may still be refused).
+
+    Lets an operation say "no credentials" before it starts, instead of on its first call.
+    """
+    return _session().get_credentials() is not None
+
+
 def management_client(endpoint_url: str, *, region: str | None = None) -> Any:
     """Client for a gateway stage's @connections API."""
     return client("apigatewaymanagementapi", region=region, endpoint_url=endpoint_url)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.config import Config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -51,8 +52,14 @@ def moto_aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto_server
 
 
+#: The tests' own clients give up rather than hang on a stuck moto server.
+CLIENT_CONFIG = Config(
+    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 1}
+)
+
+
 def _client(service: str, moto_url: str, region: str):
-    return boto3.client(service, region_name=region, endpoint_url=moto_url)
+    return boto3.client(service, region_name=region, endpoint_url=moto_url, config=CLIENT_CONFIG)
 
 
 def self_signed_certificate(domain: str, alternative_names: list[str]) -> tuple[bytes, bytes]:

@@ -3,7 +3,9 @@
 ``aws_gateway`` starts the local gateway (the ``local_gateway`` fixture of
 tests/helpers/localgateway.py) and points wsapp's apigatewayv2 clients at it.
 ``inventory`` lists everything AWS holds through plain boto3 calls, so tests can
-assert what exists without trusting the code under test.
+assert what exists without trusting the code under test. ``boto_faults`` fails chosen
+calls of wsapp's own boto3 clients (API Gateway, ACM and Route 53 alike) inside
+botocore, before the request is sent or after AWS has applied it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import functools
 import json
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 
 from tests.helpers.localgateway import local_gateway, make_local_gateway  # noqa: F401
-from wsapp import provisioning
+from wsapp import aws, provisioning
 from wsapp.localgateway import LocalGateway
 from wsapp.models import ApiGateway
 
@@ -25,6 +31,11 @@ REGION = "us-east-1"
 
 #: Retry policy for tests: throttling is retried at once, never slept through.
 NO_WAIT = provisioning.RetryPolicy(sleep=lambda seconds: None)
+
+#: Timeouts of the tests' own boto3 clients: a stuck local server fails the test.
+CLIENT_CONFIG = Config(
+    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 1}
+)
 
 
 @pytest.fixture
@@ -48,7 +59,7 @@ def apigw(gateway: LocalGateway) -> Any:
 @functools.lru_cache(maxsize=8)
 def _client_for(url: str) -> Any:
     # Building a client costs tens of milliseconds; each gateway has its own port.
-    return boto3.client("apigatewayv2", region_name=REGION, endpoint_url=url)
+    return boto3.client("apigatewayv2", region_name=REGION, endpoint_url=url, config=CLIENT_CONFIG)
 
 
 def _local(gateway: LocalGateway, method: str, name: str, document: Any = None) -> Any:
@@ -212,3 +223,106 @@ def recorded_ids_exist(local: LocalGateway, record: ApiGateway) -> bool:
         if route.get("Target") != f"integrations/{ids['integration_id']}":
             return False
     return True
+
+
+# --- Faults inside botocore -------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One call made by a wsapp boto3 client, as botocore saw it."""
+
+    number: int
+    service: str
+    operation: str
+    region: str
+
+
+@dataclass
+class BotoFaults:
+    """Counts every call of wsapp's boto3 clients and fails the chosen ones.
+
+    ``fail(n)`` answers call n with an error without sending it; ``fail(n, after=True)``
+    lets AWS apply call n, then replaces its answer with the error (the answer was lost).
+    ``fail_operation`` fails the next calls of one operation, one code each.
+    ``answer`` changes fields of every answer of an operation (e.g. a PENDING status).
+    """
+
+    calls: list[Call] = field(default_factory=list)
+    before: dict[int, str] = field(default_factory=dict)
+    after: dict[int, str] = field(default_factory=dict)
+    by_operation: dict[str, list[str]] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def fail(self, *numbers: int, code: str = "BadRequestException", after: bool = False) -> None:
+        """Fail the given calls, counted from the next one (1); restarts the count."""
+        self.calls.clear()
+        self.before.clear()
+        self.after.clear()
+        (self.after if after else self.before).update(dict.fromkeys(numbers, code))
+
+    def fail_operation(self, operation: str, *codes: str) -> None:
+        self.by_operation[operation] = list(codes)
+
+    def answer(self, operation: str, **fields: Any) -> None:
+        self.overrides[operation] = fields
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.before.clear()
+        self.after.clear()
+        self.by_operation.clear()
+        self.overrides.clear()
+
+    @staticmethod
+    def _error(code: str, number: int, when: str) -> dict[str, Any]:
+        status = 429 if code in {"TooManyRequestsException", "Throttling"} else 400
+        return {
+            "Error": {"Code": code, "Message": f"Injected failure {when} (call {number})."},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+
+    def before_call(self, model: Any, context: dict[str, Any], **kwargs: Any) -> Any:
+        number = len(self.calls) + 1
+        self.calls.append(
+            Call(number, model.service_model.service_name, model.name, context["client_region"])
+        )
+        context["test_call_number"] = number
+        code = self.before.get(number)
+        queued = self.by_operation.get(model.name)
+        if code is None and queued:
+            code = queued.pop(0)
+        if code is None:
+            return None
+        error = self._error(code, number, "before the call was sent")
+        # A non-None answer here stands in for the HTTP exchange: nothing is sent.
+        return AWSResponse("", error["ResponseMetadata"]["HTTPStatusCode"], {}, None), error
+
+    def after_call(
+        self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict, **kwargs
+    ) -> None:
+        number = context.get("test_call_number")
+        if http_response.status_code < 300 and model.name in self.overrides:
+            parsed.update(self.overrides[model.name])
+        code = self.after.get(number)
+        if code is None or http_response.status_code >= 300:
+            return
+        error = self._error(code, number, "after AWS applied the call")
+        http_response.status_code = error["ResponseMetadata"]["HTTPStatusCode"]
+        parsed.clear()
+        parsed.update(error)
+
+
+@pytest.fixture
+def boto_faults() -> Iterator[BotoFaults]:
+    """A BotoFaults hooked into every boto3 client wsapp builds during the test."""
+    faults = BotoFaults()
+    # Clients copy their session's event hooks when built: start from fresh ones.
+    aws.clear_cache()
+    events = aws._session().events
+    events.register("before-call", faults.before_call, unique_id="test-faults-before")
+    events.register("after-call", faults.after_call, unique_id="test-faults-after")
+    yield faults
+    events.unregister("before-call", unique_id="test-faults-before")
+    events.unregister("after-call", unique_id="test-faults-after")
+    aws.clear_cache()

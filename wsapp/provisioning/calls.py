@@ -27,9 +27,16 @@ from wsapp import aws
 
 logger = logging.getLogger("wsapp")
 
-#: Error codes that mean "slow down", not "this request is wrong".
+#: Error codes that mean "slow down", not "this request is wrong". Route 53 answers
+#: PriorRequestNotComplete while an earlier change to the same zone is still applying.
 THROTTLE_CODES = frozenset(
-    {"TooManyRequestsException", "LimitExceededException", "ThrottlingException", "Throttling"}
+    {
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "PriorRequestNotComplete",
+    }
 )
 NOT_FOUND_CODES = frozenset({"NotFoundException", "ResourceNotFoundException"})
 
@@ -66,6 +73,8 @@ class RetryPolicy:
     max_total_wait: float = 300.0
     max_single_wait: float = 60.0
     jitter: Callable[[], float] = field(default=random.random)
+    #: What the operator should do once the budget is spent (ends the error message).
+    advice: str = "run the operation again in a minute (it resumes where it stopped)"
 
     def delays(self, operation: str):
         """Yield successive waits for ``operation``: doubling, each with up to +25% jitter."""
@@ -147,8 +156,7 @@ class AwsCaller:
                         continue
                     raise ProvisioningError(
                         f"{what}: AWS kept throttling {operation} for "
-                        f"{self.retry.max_total_wait:.0f} s; run the operation again in a "
-                        "minute (it resumes where it stopped).",
+                        f"{self.retry.max_total_wait:.0f} s; {self.retry.advice}.",
                         code=code,
                     ) from exc
                 raise ProvisioningError(f"{what}: {aws.error_message(exc)}", code=code) from exc

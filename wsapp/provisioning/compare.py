@@ -21,6 +21,7 @@ from wsapp.provisioning.desired import (
     ROUTE_RESPONSE_KEY,
     SECRET_PARAMETER,
     DesiredRoute,
+    created_domain,
     desired_routes,
     desired_tags,
     has_undeployed_changes,
@@ -117,13 +118,14 @@ def fetch_snapshot(
                 ApiId=api_id,
                 RouteId=existing["RouteId"],
             )
-    if gateway.api_mapping_id and gateway.domain_name:
+    domain = created_domain(gateway)
+    if gateway.api_mapping_id and domain:
         snapshot.mapping = caller.call(
             "get_api_mapping",
             "Reading the custom domain mapping",
             missing_ok=True,
             ApiMappingId=gateway.api_mapping_id,
-            DomainName=gateway.domain_name,
+            DomainName=domain,
         )
     return snapshot
 
@@ -391,22 +393,23 @@ def compare(gateway: ApiGateway, snapshot: Snapshot) -> list[Difference]:
             )
         )
 
-    if gateway.api_mapping_id and gateway.domain_name:
+    domain = created_domain(gateway)
+    if gateway.api_mapping_id and domain:
         mapping = snapshot.mapping
         if mapping is None:
             diffs.append(
                 Difference(
                     Code.MAPPING_MISSING,
-                    gateway.domain_name,
-                    f"The mapping of {gateway.domain_name} is gone: run createCustomDomain.",
+                    domain,
+                    f"The mapping of {domain} is gone: run createCustomDomain.",
                 )
             )
         elif mapping.get("Stage") != gateway.stage_name or mapping.get("ApiId") != gateway.api_id:
             diffs.append(
                 Difference(
                     Code.MAPPING_STAGE,
-                    gateway.domain_name,
-                    f"{gateway.domain_name} maps to stage {mapping.get('Stage')} of API "
+                    domain,
+                    f"{domain} maps to stage {mapping.get('Stage')} of API "
                     f"{mapping.get('ApiId')}, record says stage {gateway.stage_name}.",
                 )
             )

@@ -32,6 +32,13 @@ INTEGRATION_TIMEOUT_MS = 29000
 ROUTE_RESPONSE_KEY = "$default"
 #: Stored in ``aws_resources`` while AWS holds changes the live deployment lacks.
 UNDEPLOYED_FLAG = "undeployed_changes"
+#: ``aws_resources`` key of the region the API (and domain) were created in. Every
+#: later call goes there: a region edited afterwards would otherwise make teardown
+#: look in the wrong region, find nothing and strand the real API.
+REGION_KEY = "region"
+#: ``aws_resources`` key of the custom domain name actually created in API Gateway,
+#: which teardown deletes even if ``domain_name`` was edited or cleared since.
+DOMAIN_KEY = "domain_name"
 
 
 @dataclass(frozen=True)
@@ -103,9 +110,34 @@ def desired_tags(gateway: ApiGateway) -> dict[str, str]:
     return tags
 
 
+def _resources(gateway: ApiGateway) -> dict[str, Any]:
+    return gateway.aws_resources if isinstance(gateway.aws_resources, dict) else {}
+
+
+def pinned_region(gateway: ApiGateway) -> str:
+    """The region recorded when the API was created ('' before that)."""
+    region = _resources(gateway).get(REGION_KEY)
+    return region if isinstance(region, str) else ""
+
+
 def region_of(gateway: ApiGateway) -> str:
-    """The region the gateway lives in (the record's, else the settings')."""
-    return configured_region(gateway.region or None)
+    """The region the gateway lives in: where it was created, else the record's, else
+    the settings'."""
+    return configured_region(pinned_region(gateway) or gateway.region or None)
+
+
+def created_domain(gateway: ApiGateway) -> str:
+    """The custom domain name this record created in API Gateway ('' if none).
+
+    Records from before the name was remembered fall back to ``domain_name`` when
+    they hold a mapping or a DNS target.
+    """
+    name = _resources(gateway).get(DOMAIN_KEY)
+    if isinstance(name, str) and name:
+        return name
+    if gateway.api_mapping_id or gateway.api_gateway_domain_name:
+        return gateway.domain_name
+    return ""
 
 
 def api_arn(gateway: ApiGateway) -> str:
@@ -123,12 +155,16 @@ def partition(region: str) -> str:
 
 
 def recorded_routes(gateway: ApiGateway) -> dict[str, dict[str, str]]:
-    """``aws_resources["routes"]``, tolerating a missing or hand-edited value."""
-    resources = gateway.aws_resources if isinstance(gateway.aws_resources, dict) else {}
-    routes = resources.get("routes")
-    return routes if isinstance(routes, dict) else {}
+    """``aws_resources["routes"]``, tolerating a missing or hand-edited value.
+
+    Entries that are not objects are left out: the ids they should hold are then
+    looked up in AWS again, as for a route never recorded.
+    """
+    routes = _resources(gateway).get("routes")
+    if not isinstance(routes, dict):
+        return {}
+    return {key: ids for key, ids in routes.items() if isinstance(ids, dict)}
 
 
 def has_undeployed_changes(gateway: ApiGateway) -> bool:
-    resources = gateway.aws_resources if isinstance(gateway.aws_resources, dict) else {}
-    return bool(resources.get(UNDEPLOYED_FLAG))
+    return bool(_resources(gateway).get(UNDEPLOYED_FLAG))

@@ -6,7 +6,14 @@ from typing import Any
 
 from wsapp.models import ApiGateway
 from wsapp.provisioning.calls import AwsCaller, ProvisioningError, RetryPolicy
-from wsapp.provisioning.desired import MANAGED_TAG, region_of
+from wsapp.provisioning.desired import (
+    DOMAIN_KEY,
+    MANAGED_TAG,
+    REGION_KEY,
+    created_domain,
+    pinned_region,
+    region_of,
+)
 from wsapp.provisioning.operations import Result, Run, _operate
 
 #: What to do about a certificate that is not ISSUED, by ACM status.
@@ -101,9 +108,17 @@ def create_custom_domain(gateway: ApiGateway, *, retry: RetryPolicy | None = Non
 def _create_domain(run: Run) -> str:
     gateway = run.gateway
     domain = gateway.domain_name
-    if not domain or not gateway.certificate_arn:
+    certificate_arn = gateway.certificate_arn.strip()
+    if not domain or not certificate_arn:
         raise ProvisioningError(
             "Set both the domain name and the certificate ARN on the gateway first."
+        )
+    created = created_domain(gateway)
+    if created and created.lower() != domain.lower():
+        raise ProvisioningError(
+            f"Gateway {gateway.api_name} already has the custom domain {created} in AWS, "
+            f"so it cannot switch to {domain}: put {created} back in the record, or tear "
+            "the gateway down first (teardown deletes its domain) and create it again."
         )
     # The certificate first: fixing it takes longest (DNS validation), so say so early.
     check_certificate(gateway, run.caller("acm"))
@@ -113,12 +128,12 @@ def _create_domain(run: Run) -> str:
         )
     call = run.api.call
     existing = None
-    if gateway.api_gateway_domain_name:
+    if created:
         existing = call(
             "get_domain_name", f"Reading domain {domain}", missing_ok=True, DomainName=domain
         )
     configuration = {
-        "CertificateArn": gateway.certificate_arn,
+        "CertificateArn": certificate_arn,
         "EndpointType": "REGIONAL",
         "SecurityPolicy": "TLS_1_2",
     }
@@ -133,16 +148,27 @@ def _create_domain(run: Run) -> str:
             )
             run.did(f"created domain name {domain}")
             # Ours from now on: recorded at once so that teardown finds it.
+            _remember_domain(run, domain)
             _record_target(run, existing)
         except ProvisioningError as exc:
             if exc.code != "ConflictException":
                 raise
-            # Created by an earlier run whose answer never reached us: reuse it.
             existing = call("get_domain_name", f"Reading domain {domain}", DomainName=domain)
+            # Reused only when an earlier run of this gateway made it (its answer never
+            # reached us): teardown deletes what it remembers, so never adopt another's.
+            owner = (existing.get("Tags") or {}).get(MANAGED_TAG)
+            if owner != str(gateway.pk):
+                made_by = f"gateway record {owner}" if owner else "something other than wsapp"
+                raise ProvisioningError(
+                    f"The domain name {domain} already exists in API Gateway, made by "
+                    f"{made_by}: use another domain name, or delete that one in AWS first."
+                ) from None
+            run.did(f"reusing domain name {domain} created by an earlier run")
+    _remember_domain(run, domain)
     # The mapping first: it refuses a domain that serves another API before we touch it.
     _ensure_mapping(run)
     current = (existing.get("DomainNameConfigurations") or [{}])[0]
-    if current.get("CertificateArn") != gateway.certificate_arn:
+    if current.get("CertificateArn") != certificate_arn:
         existing = call(
             "update_domain_name",
             f"Switching {domain} to the new certificate",
@@ -150,13 +176,23 @@ def _create_domain(run: Run) -> str:
             DomainNameConfigurations=[configuration],
         )
         current = (existing.get("DomainNameConfigurations") or [{}])[0]
-        run.did(f"switched {domain} to certificate {gateway.certificate_arn}")
+        run.did(f"switched {domain} to certificate {certificate_arn}")
     target = _record_target(run, existing)
     if gateway.hosted_zone_id:
         _upsert_alias(run, target, current.get("HostedZoneId") or "")
     gateway.last_error = ""
     ApiGateway.objects.filter(pk=gateway.pk).update(last_error="")
     return f"wss://{domain} now serves stage {gateway.stage_name} of {gateway.api_name}."
+
+
+def _remember_domain(run: Run, domain: str) -> None:
+    """Note which domain name (and region) this gateway made, for teardown."""
+    resources = run.resources()
+    region = run.api.client.meta.region_name
+    if resources.get(DOMAIN_KEY) != domain or not pinned_region(run.gateway):
+        resources[DOMAIN_KEY] = domain
+        resources.setdefault(REGION_KEY, region)
+        run.save("aws_resources")
 
 
 def _record_target(run: Run, domain: dict[str, Any]) -> str:
@@ -251,16 +287,16 @@ def _upsert_alias(run: Run, target: str, zone: str) -> None:
     run.did(f"DNS alias {gateway.domain_name} -> {target}")
 
 
-def _delete_alias(run: Run, target: str) -> None:
-    """Remove the alias record, if it still points at our API Gateway domain."""
+def _delete_alias(run: Run, domain: str, target: str) -> None:
+    """Remove the alias record of ``domain``, if it still points at our API Gateway domain."""
     gateway = run.gateway
     route53 = run.caller("route53")
-    name = gateway.domain_name.rstrip(".").lower()
+    name = domain.rstrip(".").lower()
     listing = route53.call(
         "list_resource_record_sets",
-        f"Reading DNS records for {gateway.domain_name}",
+        f"Reading DNS records for {domain}",
         HostedZoneId=gateway.hosted_zone_id,
-        StartRecordName=gateway.domain_name,
+        StartRecordName=domain,
         StartRecordType="A",
         MaxItems="1",
     )
@@ -273,24 +309,26 @@ def _delete_alias(run: Run, target: str) -> None:
         ):
             route53.call(
                 "change_resource_record_sets",
-                f"Removing the DNS alias of {gateway.domain_name}",
+                f"Removing the DNS alias of {domain}",
                 HostedZoneId=gateway.hosted_zone_id,
                 ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]},
             )
-            run.did(f"removed DNS alias {gateway.domain_name}")
+            run.did(f"removed DNS alias {domain}")
 
 
 def teardown_domain(run: Run) -> None:
-    """Delete our DNS alias, mapping and domain name; keep a domain other APIs use."""
+    """Delete our mapping; then, unless other APIs still use it, our DNS alias and the
+    domain name. Acts on the domain this gateway created, even if ``domain_name`` was
+    edited or cleared since."""
     gateway = run.gateway
-    domain = gateway.domain_name
+    remembered = created_domain(gateway)
+    domain = remembered or gateway.domain_name
     call = run.api.call
+    existing = None
     if domain:
         existing = call(
             "get_domain_name", f"Reading domain {domain}", missing_ok=True, DomainName=domain
         )
-    else:
-        existing = None
     if existing is not None:
         mappings = run.api.items(
             "get_api_mappings", f"Listing the mappings of {domain}", DomainName=domain
@@ -301,37 +339,37 @@ def teardown_domain(run: Run) -> None:
             if (gateway.api_id and m.get("ApiId") == gateway.api_id)
             or (gateway.api_mapping_id and m.get("ApiMappingId") == gateway.api_mapping_id)
         ]
-        owned = bool(
-            gateway.api_gateway_domain_name
-            or ours
-            or (existing.get("Tags") or {}).get(MANAGED_TAG) == str(gateway.pk)
+        for mapping in ours:
+            call(
+                "delete_api_mapping",
+                f"Deleting the mapping of {domain}",
+                missing_ok=True,
+                ApiMappingId=mapping["ApiMappingId"],
+                DomainName=domain,
+            )
+            run.did(f"deleted mapping {mapping['ApiMappingId']} of {domain}")
+        made_here = bool(remembered) or (existing.get("Tags") or {}).get(MANAGED_TAG) == str(
+            gateway.pk
         )
-        if owned:
+        if made_here and len(ours) == len(mappings):
             target = (existing.get("DomainNameConfigurations") or [{}])[0].get(
                 "ApiGatewayDomainName"
             ) or gateway.api_gateway_domain_name
+            # Only with the domain itself: a domain other APIs keep must keep its DNS.
             if gateway.hosted_zone_id and target:
-                _delete_alias(run, target)
-            for mapping in ours:
-                call(
-                    "delete_api_mapping",
-                    f"Deleting the mapping of {domain}",
-                    missing_ok=True,
-                    ApiMappingId=mapping["ApiMappingId"],
-                    DomainName=domain,
-                )
-                run.did(f"deleted mapping {mapping['ApiMappingId']} of {domain}")
-            if len(ours) == len(mappings):
-                call(
-                    "delete_domain_name",
-                    f"Deleting domain {domain}",
-                    missing_ok=True,
-                    DomainName=domain,
-                )
-                run.did(f"deleted domain name {domain}")
-            else:
-                run.did(f"kept domain name {domain}: other APIs are mapped to it")
-    if gateway.api_mapping_id or gateway.api_gateway_domain_name:
+                _delete_alias(run, domain, target)
+            call(
+                "delete_domain_name",
+                f"Deleting domain {domain}",
+                missing_ok=True,
+                DomainName=domain,
+            )
+            run.did(f"deleted domain name {domain}")
+        elif made_here:
+            run.did(f"kept domain name {domain}: other APIs are mapped to it")
+    resources = run.resources()
+    if gateway.api_mapping_id or gateway.api_gateway_domain_name or DOMAIN_KEY in resources:
         gateway.api_mapping_id = ""
         gateway.api_gateway_domain_name = ""
-        run.save("api_mapping_id", "api_gateway_domain_name")
+        resources.pop(DOMAIN_KEY, None)
+        run.save("api_mapping_id", "api_gateway_domain_name", "aws_resources")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import NoCredentialsError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,13 +45,17 @@ from wsapp.provisioning.compare import (
     target_integration_id,
 )
 from wsapp.provisioning.desired import (
+    DOMAIN_KEY,
+    REGION_KEY,
     ROUTE_RESPONSE_KEY,
     UNDEPLOYED_FLAG,
     DesiredRoute,
     api_arn,
+    created_domain,
     desired_routes,
     desired_tags,
     integration_spec,
+    pinned_region,
     recorded_routes,
     request_parameters,
     route_spec,
@@ -106,9 +111,14 @@ class Run:
         self._callers: dict[str, AwsCaller] = {}
 
     def caller(self, service: str) -> AwsCaller:
-        """An AwsCaller for ``service`` in the gateway's region (built once per run)."""
+        """An AwsCaller for ``service`` in the gateway's region (built once per run).
+
+        Once the API exists that is the region it was created in, whatever the
+        record's ``region`` says now.
+        """
         if service not in self._callers:
-            client = aws.client(service, region=self.gateway.region or None)
+            region = pinned_region(self.gateway) or self.gateway.region or None
+            client = aws.client(service, region=region)
             self._callers[service] = AwsCaller(client, self.retry)
         return self._callers[service]
 
@@ -130,7 +140,9 @@ class Run:
         return self.gateway.aws_resources
 
     def record(self, route_key: str, **ids: str) -> None:
-        routes = self.resources().setdefault("routes", {})
+        routes = self.resources().get("routes")
+        if not isinstance(routes, dict):
+            routes = self.resources()["routes"] = {}
         if not isinstance(routes.get(route_key), dict):
             routes[route_key] = {}
         if any(routes[route_key].get(k) != v for k, v in ids.items()):
@@ -186,6 +198,9 @@ def _operate(
         if validate:
             _validate(gateway)
         run.api  # noqa: B018  (builds the client: a missing region fails here)
+        if not aws.has_credentials():
+            # Said here, before the lease and the state change: nothing was attempted.
+            raise NoCredentialsError()
         if requires_api and not gateway.api_id:
             raise ProvisioningError(
                 f"Gateway {gateway.api_name} has not been created in AWS yet: run create first."
@@ -384,6 +399,7 @@ def _create(run: Run) -> str:
         if api is not None:
             run.did(f"found API {api['ApiId']} created by an earlier run")
     if api is None:
+        _pin_region(run)
         arguments: dict[str, Any] = {
             "Name": gateway.api_name,
             "ProtocolType": "WEBSOCKET",
@@ -395,6 +411,7 @@ def _create(run: Run) -> str:
         api = run.api.call("create_api", "Creating the API", **arguments)
         fresh = True
         run.did(f"created API {api['ApiId']}")
+    _pin_region(run)
     if gateway.api_id != api["ApiId"] or gateway.api_endpoint != api.get("ApiEndpoint", ""):
         gateway.api_id = api["ApiId"]
         gateway.api_endpoint = api.get("ApiEndpoint", "")
@@ -403,6 +420,13 @@ def _create(run: Run) -> str:
     snapshot = Snapshot(api=api) if fresh else fetch_snapshot(run.api, gateway, api=api)
     run.differences = compare(gateway, snapshot)
     return _apply(run, snapshot, run.differences)
+
+
+def _pin_region(run: Run) -> None:
+    """Record the region the API is created in, before AWS is asked to create it."""
+    if not pinned_region(run.gateway):
+        run.resources()[REGION_KEY] = run.api.client.meta.region_name
+        run.save("aws_resources")
 
 
 def _sync(run: Run) -> str:
@@ -588,7 +612,8 @@ def _converge(run: Run, snapshot: Snapshot, routes: list[DesiredRoute]) -> bool:
             IntegrationId=integration_id,
         )
         run.did(f"deleted unused integration {integration_id}")
-    for key in sorted(set(recorded_routes(gateway)) - wanted):
+    raw = run.resources().get("routes")
+    for key in sorted(set(raw if isinstance(raw, dict) else ()) - wanted):
         run.forget_route(key)
 
     if gateway.stage_name not in snapshot.stages:
@@ -614,6 +639,10 @@ def _deploy(run: Run) -> None:
         Description=f"wsapp {run.operation}",
     )
     deployment_id = deployment["DeploymentId"]
+    # Saved before waiting for it: if the wait fails or the process dies, the record
+    # still names the deployment AWS made (the undeployed flag stays until it is live).
+    gateway.deployment_id = deployment_id
+    run.save("deployment_id")
     status = deployment.get("DeploymentStatus") or "DEPLOYED"
     polls = 0
     while status == "PENDING" and polls < DEPLOYMENT_POLLS:
@@ -629,9 +658,8 @@ def _deploy(run: Run) -> None:
     if status != "DEPLOYED":
         reason = deployment.get("DeploymentStatusMessage") or status
         raise ProvisioningError(f"Deployment {deployment_id} did not go live: {reason}")
-    gateway.deployment_id = deployment_id
     run.resources().pop(UNDEPLOYED_FLAG, None)
-    run.save("deployment_id", "aws_resources")
+    run.save("aws_resources")
     run.did(f"deployed {deployment_id} to stage {gateway.stage_name}")
 
 
@@ -639,15 +667,16 @@ def _fix_mapping(run: Run, snapshot: Snapshot, differences: list[Difference]) ->
     gateway = run.gateway
     if not any(d.code == Code.MAPPING_STAGE for d in differences):
         return
+    domain = created_domain(gateway)
     run.api.call(
         "update_api_mapping",
-        f"Pointing {gateway.domain_name} at stage {gateway.stage_name}",
+        f"Pointing {domain} at stage {gateway.stage_name}",
         ApiMappingId=gateway.api_mapping_id,
-        DomainName=gateway.domain_name,
+        DomainName=domain,
         ApiId=gateway.api_id,
         Stage=gateway.stage_name,
     )
-    run.did(f"mapped {gateway.domain_name} to stage {gateway.stage_name}")
+    run.did(f"mapped {domain} to stage {gateway.stage_name}")
 
 
 def _delete_extra_stages(run: Run, snapshot: Snapshot) -> None:
@@ -708,22 +737,30 @@ def _rotate(run: Run) -> str:
     if snapshot.api is None:
         raise ProvisioningError(compare(gateway, snapshot)[0].message)
     resolved = resolve_integrations(gateway, snapshot)
+    # Every integration a route in AWS sends to, not only those resolve_integrations
+    # claims (it skips shared ones): once the previous secret is dropped, one left
+    # with it would have all its requests refused.
+    targets: dict[str, str] = {}
+    for key, route in sorted(snapshot.routes.items()):
+        integration_id = target_integration_id(route)
+        if integration_id in snapshot.integrations:
+            targets.setdefault(integration_id, key)
+    for key, integration_id in sorted(resolved.items()):
+        if integration_id:
+            targets.setdefault(integration_id, key)
     wanted = request_parameters(gateway.integration_secret)
-    for route in desired_routes(gateway):
-        integration_id = resolved.get(route.route_key)
-        if integration_id is None:
-            continue
+    for integration_id, key in targets.items():
         current = snapshot.integrations[integration_id].get("RequestParameters") or {}
         if current != wanted:
             run.mark_undeployed()
             run.api.call(
                 "update_integration",
-                f"Putting the new secret on the integration of {route.route_key}",
+                f"Putting the new secret on the integration of {key}",
                 ApiId=gateway.api_id,
                 IntegrationId=integration_id,
                 RequestParameters=wanted,
             )
-            run.did(f"new secret on {route.route_key}")
+            run.did(f"new secret on {key}")
     _deploy(run)
     _finish_rotation(run)
     return _record_checked_state(run, f"Secret rotated; now {gateway.masked_secret}.")
@@ -739,10 +776,15 @@ def _find_our_api(run: Run) -> dict[str, Any] | None:
 
 def _forget_api(run: Run) -> None:
     gateway = run.gateway
+    resources = run.resources()
+    kept = {}
+    if resources.get(DOMAIN_KEY):
+        # The custom domain outlives the API: keep its name and its region.
+        kept = {k: resources[k] for k in (DOMAIN_KEY, REGION_KEY) if k in resources}
     gateway.api_id = ""
     gateway.api_endpoint = ""
     gateway.deployment_id = ""
-    gateway.aws_resources = {}
+    gateway.aws_resources = kept
     run.save("api_id", "api_endpoint", "deployment_id", "aws_resources")
 
 
