@@ -25,6 +25,7 @@ from unfold.widgets import (
 
 from wsapp import cleanup
 from wsapp.models import ApiGateway, WebSocketSession
+from wsapp.provisioning.desired import created_domain
 from wsapp.sending import MessageTooLarge, encode_message
 from wsapp.validators import validate_channel_name
 
@@ -100,6 +101,32 @@ class GatewayForm(forms.ModelForm):
             "Gateway in this zone. Without it, add the DNS record yourself.",
         }
 
+    # Provisioning keeps acting on the region and domain AWS resources were made in;
+    # letting them change here would only make the record lie about where those are.
+
+    def clean_region(self) -> str:
+        region = self.cleaned_data["region"]
+        gateway = self.instance
+        if gateway.pk and gateway.api_id and region != gateway.region:
+            raise ValidationError(
+                f"The API exists in AWS in {gateway.region or 'the default region'}, so the "
+                "region cannot change: tear the gateway down first (Teardown), then change "
+                "the region and create it again."
+            )
+        return region
+
+    def clean_domain_name(self) -> str:
+        domain = self.cleaned_data["domain_name"]
+        gateway = self.instance
+        created = created_domain(gateway) if gateway.pk else ""
+        if created and domain.strip().rstrip(".").lower() != created.rstrip(".").lower():
+            raise ValidationError(
+                f"The custom domain {created} exists in AWS, so the domain name cannot "
+                "change: tear the gateway down first (Teardown deletes the domain), then "
+                "change it and create the gateway and its domain again."
+            )
+        return domain
+
 
 class GatewayDialogForm(BaseDialogForm):
     """Confirmation of a provisioning action; shows which gateway it applies to."""
@@ -107,7 +134,11 @@ class GatewayDialogForm(BaseDialogForm):
     form_before_template = "dashboard/gateways/dialog_target.html"
 
     def gateway(self) -> ApiGateway | None:
-        return ApiGateway.objects.filter(pk=self.object_id).first()
+        """The gateway of the action's URL; None when the id names none (or is no id)."""
+        try:
+            return ApiGateway.objects.filter(pk=self.object_id).first()
+        except (ValueError, TypeError, ValidationError):
+            return None
 
     def get_before_template_context(
         self, request: HttpRequest, object_id: int | str | None = None

@@ -6,10 +6,13 @@ Provisioning runs for real against the local API Gateway (boto3 pointed at it by
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
+from dashboard.admin import gateways as gateway_admin
 from tests.helpers.console import (  # noqa: F401  (fixtures)
     client_with,
     csrf_post,
@@ -26,6 +29,7 @@ from tests.helpers.console import (  # noqa: F401  (fixtures)
 from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
     aws_gateway,
     clear_calls,
+    clear_faults,
     control_calls,
     fail_calls,
     inventory,
@@ -124,8 +128,53 @@ def test_saving_the_form_does_not_call_aws(operator_client, created, aws_gateway
     assert control_calls(aws_gateway) == []
     created.refresh_from_db()
     assert created.target_base_endpoint == "https://other.example.com/ws/"
-    assert created.state == "deployed"
+    assert created.state == "out_of_sync"
+    assert "run Sync" in created.last_error
     assert any("AWS is unchanged until you run Sync" in m for m in page_messages(response))
+
+
+def test_editing_what_aws_does_not_hold_keeps_it_deployed(operator_client, created):
+    response = csrf_post(
+        operator_client, change_url(created), form_data(created, default_channel_name="lobby")
+    )
+    assert response.status_code == 302, response.content[:3000]
+    created.refresh_from_db()
+    assert (created.default_channel_name, created.state) == ("lobby", "deployed")
+
+
+def test_region_cannot_change_while_the_api_exists(operator_client, created):
+    response = csrf_post(
+        operator_client, change_url(created), form_data(created, region="eu-west-1")
+    )
+    assert response.status_code == 200
+    assert b"the region cannot change: tear the gateway down first" in response.content
+    created.refresh_from_db()
+    assert created.region == ""
+
+
+def test_region_of_a_draft_can_change(operator_client, record):
+    response = csrf_post(
+        operator_client, change_url(record), form_data(record, region="eu-west-1")
+    )
+    assert response.status_code == 302, response.content[:3000]
+    record.refresh_from_db()
+    assert record.region == "eu-west-1"
+
+
+def test_domain_name_cannot_change_while_the_domain_exists(operator_client, created):
+    # As createCustomDomain leaves it (the domain itself is not needed for the form).
+    ApiGateway.objects.filter(pk=created.pk).update(
+        domain_name="ws.example.com", api_mapping_id="m1", api_gateway_domain_name="d-1.test"
+    )
+    created.refresh_from_db()
+    for new_name in ("other.example.com", ""):
+        response = csrf_post(
+            operator_client, change_url(created), form_data(created, domain_name=new_name)
+        )
+        assert response.status_code == 200, new_name
+        assert b"tear the gateway down first (Teardown deletes the domain)" in response.content
+    created.refresh_from_db()
+    assert created.domain_name == "ws.example.com"
 
 
 def test_routes_edited_inline_wait_for_sync(operator_client, created, aws_gateway):
@@ -135,9 +184,13 @@ def test_routes_edited_inline_wait_for_sync(operator_client, created, aws_gatewa
     assert control_calls(aws_gateway) == []
     saved = ApiGatewayAdditionalRoute.objects.get(api_gateway=created)
     assert not saved.deployed
+    created.refresh_from_db()
+    assert created.state == "out_of_sync"
     dialog_post(operator_client, action_url(created, "sync_gateway"))
     saved.refresh_from_db()
     assert saved.deployed
+    created.refresh_from_db()
+    assert created.state == "deployed"
     assert "chat" in inventory(aws_gateway)["apis"][0]["routes"]
 
 
@@ -350,3 +403,34 @@ def test_non_staff_are_sent_to_login(non_staff_client, created):
     response = non_staff_client.post(action_url(created, "deploy_gateway"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.parametrize("name", ["create_in_aws", "sync_gateway", "teardown_gateway"])
+def test_an_id_that_is_not_a_number_is_not_found(operator_client, aws_gateway, name):
+    url = reverse(f"admin:wsapp_apigateway_{name}", args=["abc"])
+    shown = operator_client.get(url)
+    assert shown.status_code == 200
+    assert b"No such gateway" in shown.content
+    posted = dialog_post(operator_client, url, {"confirm_name": "abc"})
+    assert posted.status_code in (200, 404)
+    assert control_calls(aws_gateway) == []
+
+
+def test_a_throttled_button_gives_up_soon_and_says_to_press_again(
+    operator_client, record, aws_gateway, monkeypatch
+):
+    waits: list[float] = []
+    # The console's own budget, with the waits recorded instead of slept.
+    policy = dataclasses.replace(gateway_admin.CONSOLE_RETRY, sleep=waits.append)
+    monkeypatch.setattr(gateway_admin, "CONSOLE_RETRY", policy)
+    fail_calls(aws_gateway, *range(1, 60), error="TooManyRequestsException")
+    response = dialog_post(operator_client, action_url(record, "create_in_aws"))
+    [message] = page_messages(response)
+    assert "Create: failed." in message
+    assert "press the button again" in message
+    assert 0 < sum(waits) <= 20
+    record.refresh_from_db()
+    assert record.operation_expires_at is None
+    clear_faults(aws_gateway)
+    response = dialog_post(operator_client, action_url(record, "create_in_aws"))
+    assert "Create: succeeded." in page_messages(response)[-1]

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
@@ -55,6 +56,26 @@ STATE_BADGES = {
 
 #: The status panel reads AWS while an operator waits: give up on throttling quickly.
 PANEL_RETRY = RetryPolicy(max_total_wait=5.0, max_single_wait=2.0)
+#: A button runs its operation inside the web request: wait out at most 20 s of
+#: throttling (not the 300 s a command may), then say to press it again. Every
+#: operation resumes where it stopped, so pressing again loses nothing.
+CONSOLE_RETRY = RetryPolicy(
+    max_total_wait=20.0,
+    max_single_wait=10.0,
+    advice="press the button again in a minute (the operation resumes where it stopped)",
+)
+#: Record fields that sync carries to AWS: editing one leaves AWS behind the record.
+SYNCED_FIELDS = frozenset(
+    {
+        "api_name",
+        "api_description",
+        "target_base_endpoint",
+        "route_selection_expression",
+        "stage_name",
+        "tags",
+    }
+)
+OUT_OF_SYNC_MESSAGE = "Changed in the console since the last deployment: run Sync to apply it."
 
 
 # --- Reading AWS (read-only) --------------------------------------------------------
@@ -137,6 +158,21 @@ def panel_context(gateway: ApiGateway, snapshot: Snapshot) -> dict[str, Any]:
 
 
 # --- Admin --------------------------------------------------------------------------
+
+
+def _mark_out_of_sync(gateway: ApiGateway) -> None:
+    """A deployed gateway whose record was just edited no longer matches AWS.
+
+    One conditional UPDATE: a gateway in any other state (an operation running, a
+    failure to read) keeps it, and a draft has nothing in AWS to be out of sync with.
+    """
+    if not gateway.api_id:
+        return
+    ApiGateway.objects.filter(pk=gateway.pk, state=ApiGateway.State.DEPLOYED).update(
+        state=ApiGateway.State.OUT_OF_SYNC,
+        last_error=OUT_OF_SYNC_MESSAGE,
+        state_changed_at=timezone.now(),
+    )
 
 
 class AdditionalRouteInline(TabularInline):
@@ -302,8 +338,17 @@ class ApiGatewayAdmin(ConsoleModelAdmin):
             return
         concrete = {field.name for field in obj._meta.concrete_fields}
         fields = [name for name in form.changed_data if name in concrete]
+        synced = sorted(SYNCED_FIELDS.intersection(fields))
+        # changed_data also flags values that only look different (a JSON re-typed with
+        # other spacing): compare with what is stored before calling it out of sync.
+        stored = (
+            (ApiGateway.objects.filter(pk=obj.pk).values(*synced).first() or {}) if synced else {}
+        )
+        edited = any(stored.get(name) != getattr(obj, name) for name in synced)
         if fields:
             obj.save(update_fields=[*fields, "updated_on"])
+        if edited:
+            _mark_out_of_sync(obj)
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is ApiGatewayAdditionalRoute:
@@ -312,6 +357,8 @@ class ApiGatewayAdmin(ConsoleModelAdmin):
                     # Edited here, not in AWS: Sync deploys it and sets the flag again.
                     route_form.instance.deployed = False
         super().save_formset(request, form, formset, change)
+        if formset.model is ApiGatewayAdditionalRoute and formset.has_changed():
+            _mark_out_of_sync(form.instance)
 
     def response_change(self, request: HttpRequest, obj: ApiGateway) -> HttpResponse:
         if obj.api_id:
@@ -352,13 +399,13 @@ class ApiGatewayAdmin(ConsoleModelAdmin):
         request: HttpRequest,
         object_id: str,
         label: str,
-        operation: Callable[[ApiGateway], provisioning.Result],
+        operation: Callable[..., provisioning.Result],
     ) -> HttpResponse:
         gateway = self.get_object(request, object_id)
         if gateway is None:
             raise Http404("No such gateway.")
         try:
-            result = operation(gateway)
+            result = operation(gateway, retry=CONSOLE_RETRY)
             ok, detail = result.ok, result.message
         except Exception as exc:  # provisioning records and re-raises the unexpected
             logger.exception("%s of gateway %s failed unexpectedly", label, gateway.api_name)
