@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -84,9 +85,8 @@ class Output:
         return "".join(self.lines)
 
 
-@pytest.fixture
-def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Output, list[int], Path]]:
-    ports = free_ports(3)
+def start_devserver(tmp_path: Path, ports: list[int]) -> tuple[subprocess.Popen, Output]:
+    """``manage.py devserver`` on ``ports`` with its database and state under ``tmp_path``."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -94,7 +94,6 @@ def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Output, list[i
     }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     env["PYTHONUNBUFFERED"] = "1"
-    state_dir = tmp_path / "state"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -108,7 +107,7 @@ def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Output, list[i
             "--moto-port",
             str(ports[2]),
             "--state-dir",
-            str(state_dir),
+            str(tmp_path / "state"),
         ],
         cwd=ROOT,
         env=env,
@@ -117,19 +116,29 @@ def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Output, list[i
         text=True,
         start_new_session=True,
     )
-    output = Output(process.stdout)
+    return process, Output(process.stdout)
+
+
+def stop_devserver(process: subprocess.Popen, output: Output) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    output.rest()
+    process.stdout.close()
+
+
+@pytest.fixture
+def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Output, list[int], Path]]:
+    ports = free_ports(3)
+    process, output = start_devserver(tmp_path, ports)
     try:
-        yield process, output, ports, state_dir
+        yield process, output, ports, tmp_path / "state"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        output.rest()
-        process.stdout.close()
+        stop_devserver(process, output)
 
 
 def test_runs_the_stack_and_stops_it_on_ctrl_c(devserver):
@@ -216,3 +225,31 @@ def test_restart_forgets_sockets_of_the_previous_run():
 def test_rejects_a_port_option_out_of_range(option, value):
     with pytest.raises(CommandError, match=rf"{option}: must be between 1 and 65535"):
         call_command("devserver", option, value)
+
+
+def demo_api_id(output: Output) -> str:
+    """The API id from the ``WebSocket: ws://host:port/<api_id>/<stage>`` line."""
+    for line in output.lines:
+        found = re.search(r"WebSocket:\s+ws://[^/]+/([a-z0-9]+)/", line)
+        if found:
+            return found.group(1)
+    pytest.fail("No WebSocket line in:\n" + "".join(output.lines))
+
+
+def test_demo_gateway_is_kept_across_restarts(tmp_path):
+    ports = free_ports(3)
+    runs = []
+    for _ in range(2):
+        process, output = start_devserver(tmp_path, ports)
+        try:
+            output.wait_for("Press Ctrl-C to stop everything.", START_TIMEOUT)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(30) == 0, output.rest()
+        finally:
+            stop_devserver(process, output)
+        runs.append(output)
+
+    first, second = (demo_api_id(run) for run in runs)
+    assert first == second
+    assert "already in sync" in "".join(runs[1].lines)
+    assert "already in sync" not in "".join(runs[0].lines)
