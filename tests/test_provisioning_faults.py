@@ -1,8 +1,11 @@
 """Fail each AWS call in turn; rerunning must converge to the clean run's end state.
 
-For create, sync and teardown: count the control-plane calls of a clean run, then for
-every N make call N fail (the local gateway's /_local/faults), rerun, and compare
-everything AWS holds (listed through boto3) and the record with the clean result.
+For create, sync and teardown: count the calls of a clean run, then for every N make
+call N fail, rerun, and compare everything AWS holds (listed through boto3) and the
+record with the clean result. Create and sync fail API Gateway calls in the local
+gateway (/_local/faults); teardown fails calls inside botocore (``boto_faults``), so its
+Route 53 calls fail too. The "answer lost" loops let AWS apply call N and fail only its
+answer, as when a connection drops after AWS acted.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
     NO_WAIT,
     REGION,
     aws_gateway,
+    boto_faults,
     clear_calls,
     clear_faults,
     control_calls,
@@ -119,15 +123,45 @@ def test_create_converges_after_any_failed_call(aws_gateway, record):
         assert inventory(aws_gateway) == EMPTY, n
 
 
-def test_sync_converges_after_any_failed_call(aws_gateway, record):
+def test_create_converges_after_any_lost_answer(aws_gateway, boto_faults, record):
+    boto_faults.reset()
     assert provisioning.create(record, retry=NO_WAIT).ok
+    calls = len(boto_faults.calls)
+    expected_inventory = inventory(aws_gateway)
+    expected_record = record_summary(record)
+    assert provisioning.teardown(record, retry=NO_WAIT).ok
+
+    for n in range(1, calls + 1):
+        boto_faults.fail(n, after=True)
+        assert_failed(provisioning.create(record, retry=NO_WAIT), record, n)
+        boto_faults.reset()
+        assert provisioning.create(record, retry=NO_WAIT).ok, n
+        assert_converged(aws_gateway, record, expected_inventory, expected_record, n)
+        assert provisioning.teardown(record, retry=NO_WAIT).ok, n
+        assert inventory(aws_gateway) == EMPTY, n
+
+
+def add_domain(moto_url: str, record: ApiGateway) -> None:
+    record.domain_name = "ws.example.com"
+    record.certificate_arn = issued_certificate(moto_url, "ws.example.com", region=REGION)
+    record.save()
+
+
+def test_sync_converges_after_any_failed_call(aws_gateway, moto_aws, record):
+    # With a mapped domain, so that moving the mapping to the new stage fails too.
+    add_domain(moto_aws, record)
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok
     change_record(record)
     clear_calls(aws_gateway)
     assert provisioning.sync(record, retry=NO_WAIT).ok
-    calls = len(control_calls(aws_gateway))
+    operations = [c["operation"] for c in control_calls(aws_gateway)]
+    calls = len(operations)
+    assert "UpdateApiMapping" in operations
     expected_inventory = inventory(aws_gateway)
     expected_record = record_summary(record)
     assert expected_inventory["apis"][0]["stages"] == {"live": True}
+    assert expected_inventory["domains"] == {"ws.example.com": [("live", "")]}
     assert set(expected_inventory["apis"][0]["routes"]) == {
         "$connect", "$disconnect", "$default", "echo", "whisper"
     }  # fmt: skip
@@ -136,6 +170,7 @@ def test_sync_converges_after_any_failed_call(aws_gateway, record):
         assert provisioning.teardown(record, retry=NO_WAIT).ok, n
         reset_record(record)
         assert provisioning.create(record, retry=NO_WAIT).ok, n
+        assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok, n
         change_record(record)
         fail_calls(aws_gateway, n)
         assert_failed(provisioning.sync(record, retry=NO_WAIT), record, n)
@@ -145,11 +180,13 @@ def test_sync_converges_after_any_failed_call(aws_gateway, record):
         assert_converged(aws_gateway, record, expected_inventory, expected_record, n)
 
 
-def test_teardown_converges_after_any_failed_call(aws_gateway, moto_aws, record):
+@pytest.mark.parametrize("after", [False, True], ids=["failed", "answer-lost"])
+def test_teardown_converges_after_any_failed_call(
+    aws_gateway, moto_aws, boto_faults, record, after
+):
     zone = hosted_zone(moto_aws, "example.com")
-    record.domain_name = "ws.example.com"
+    add_domain(moto_aws, record)
     record.hosted_zone_id = zone
-    record.certificate_arn = issued_certificate(moto_aws, "ws.example.com", region=REGION)
     record.save()
 
     def set_up() -> None:
@@ -158,17 +195,18 @@ def test_teardown_converges_after_any_failed_call(aws_gateway, moto_aws, record)
         assert len(alias_records(moto_aws, zone)) == 1
 
     set_up()
-    clear_calls(aws_gateway)
+    boto_faults.reset()
     assert provisioning.teardown(record, retry=NO_WAIT).ok
-    calls = len(control_calls(aws_gateway))
+    calls = len(boto_faults.calls)
+    assert {c.service for c in boto_faults.calls} == {"apigatewayv2", "route53"}
     expected_record = record_summary(record)
     assert expected_record["state"] == State.DRAFT
 
     for n in range(1, calls + 1):
         set_up()
-        fail_calls(aws_gateway, n)
+        boto_faults.fail(n, after=after)
         assert_failed(provisioning.teardown(record, retry=NO_WAIT), record, n)
-        clear_faults(aws_gateway)
+        boto_faults.reset()
         assert provisioning.teardown(record, retry=NO_WAIT).ok, n
         assert inventory(aws_gateway) == EMPTY, n
         assert alias_records(moto_aws, zone) == [], n

@@ -239,6 +239,7 @@ class ControlPlane:
             "CreateApiMapping": self.create_api_mapping,
             "GetApiMapping": self.get_api_mapping,
             "GetApiMappings": self.get_api_mappings,
+            "UpdateApiMapping": self.update_api_mapping,
             "DeleteApiMapping": self.delete_api_mapping,
             "TagResource": self.tag_resource,
             "UntagResource": self.untag_resource,
@@ -871,6 +872,20 @@ class ControlPlane:
     def get_api_mappings(self, params: dict[str, Any]) -> dict[str, Any]:
         mappings = self._domain(params["DomainName"])["mappings"].values()
         return self._page(list(mappings), params)
+
+    def update_api_mapping(self, params: dict[str, Any]) -> dict[str, Any]:
+        mapping = self._mapping(params)
+        api_id = params.get("ApiId") or mapping["ApiId"]
+        stage = params.get("Stage") or mapping["Stage"]
+        self._stage(api_id, stage)
+        key = params.get("ApiMappingKey", mapping["ApiMappingKey"])
+        others = self._domain(params["DomainName"])["mappings"].values()
+        if any(m is not mapping and m["ApiMappingKey"] == key for m in others):
+            raise conflict(
+                f"An API mapping with key {key!r} already exists for {params['DomainName']}."
+            )
+        mapping.update(ApiId=api_id, Stage=stage, ApiMappingKey=key)
+        return mapping
 
     def delete_api_mapping(self, params: dict[str, Any]) -> None:
         self._mapping(params)
