@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -11,6 +12,8 @@ from playwright.sync_api import expect
 from tests.helpers.browser import browser, new_page, screenshot  # noqa: F401  (fixtures)
 from tests.helpers.livestack import PASSWORD, demo_stack, make_user, wait_until  # noqa: F401
 from wsapp.models import WebSocketSession, WebSocketToken
+
+STATIC = Path(__file__).resolve().parent.parent / "wsapp" / "static" / "wsapp"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -132,3 +135,72 @@ def test_bad_input_then_reconnect_then_sign_out(demo_stack, new_page):
     expect(page.locator("#chat-error")).to_contain_text("Sign in")
     assert not WebSocketSession.objects.filter(user=carol, connected=True).exists()
     assert page.js_errors == []
+
+
+def test_failed_token_requests_are_retried_before_any_handshake(demo_stack, new_page):
+    dave = make_user("dave", staff=True)
+    page = new_page("dave")
+    token_answers: list[int] = []
+    handshakes: list[str] = []
+
+    def token_endpoint(route) -> None:
+        # The first two token requests meet an overloaded site; later ones reach Django.
+        if len(token_answers) < 2:
+            token_answers.append(503)
+            route.fulfill(status=503, content_type="application/json", body='{"error": "busy"}')
+        else:
+            token_answers.append(200)
+            route.continue_()
+
+    page.route("**/ws-token/", token_endpoint)
+    page.on("websocket", lambda socket: handshakes.append(socket.url))
+    sign_in_through_admin(page, demo_stack, "dave")
+    wait_connected(page)
+
+    assert token_answers == [503, 503, 200]
+    # One handshake, with a token: no attempt was spent on a $connect bound to fail.
+    assert len(handshakes) == 1
+    assert "ws_token=" in handshakes[0]
+    assert WebSocketToken.objects.filter(user=dave, used=True).count() == 1
+    assert page.js_errors == []
+
+
+def test_reconnect_jitter_is_a_fraction_of_the_current_delay(new_page):
+    page = new_page("jitter")
+    page.set_content("<!doctype html><title>client</title>")
+    page.add_script_tag(
+        path=str(STATIC / "vendor/reconnecting-websocket/reconnecting-websocket-iife.js")
+    )
+    page.add_script_tag(path=str(STATIC / "client.js"))
+
+    delays = page.evaluate(
+        """() => {
+          const opts = {minDelay: 1000, maxDelay: 30000, growFactor: 1.5, jitter: 0.5};
+          const at = (retry, random) => WsappClient.retryDelay(retry, opts, random);
+          return {first: [at(1, 0), at(1, 1)], capped: [at(30, 0), at(30, 1)]};
+        }"""
+    )
+
+    # Equal jitter by default: each wait lies between half and all of the nominal delay,
+    # so clients at the 30 s cap spread over 15 s instead of half a second.
+    assert delays == {"first": [500, 1000], "capped": [15000, 30000]}
+
+
+def test_jitter_outside_zero_to_one_is_refused(new_page):
+    page = new_page("bad-jitter")
+    page.set_content("<!doctype html><title>client</title>")
+    page.add_script_tag(
+        path=str(STATIC / "vendor/reconnecting-websocket/reconnecting-websocket-iife.js")
+    )
+    page.add_script_tag(path=str(STATIC / "client.js"))
+
+    message = page.evaluate(
+        """() => {
+          try {
+            new WsappClient({url: "ws://127.0.0.1:9/x", jitter: 2, autoConnect: false});
+          } catch (err) { return err.message; }
+          return "accepted";
+        }"""
+    )
+
+    assert "jitter" in message

@@ -17,9 +17,10 @@
  *     client.send("chat_message", {message: "hello"});
  *   </script>
  *
- * Reconnection (timing, backoff, connection timeout) is reconnecting-websocket's;
- * this file supplies its URL provider, which fetches a fresh single-use token
- * before every attempt. See docs/js_client.md.
+ * Reconnection (the retry loop, backoff, connection timeout) is
+ * reconnecting-websocket's; this file supplies its URL provider, which adds the
+ * random part of each wait and fetches a fresh single-use token before every
+ * attempt. See docs/js_client.md.
  */
 (function (global) {
   "use strict";
@@ -42,8 +43,8 @@
     autoConnect: true,
     stateElement: null,
     stateLabels: DEFAULT_LABELS,
-    // Backoff: the n-th retry waits about minDelay * growFactor^(n-1), at most
-    // maxDelay, plus random jitter (see jitteredMinDelay and the URL provider).
+    // Backoff: the n-th retry waits between (1 - jitter) and 1 times
+    // min(maxDelay, minDelay * growFactor^(n-1)); see retryDelay below.
     minDelay: 1000,
     maxDelay: 30000,
     growFactor: 1.5,
@@ -80,6 +81,25 @@
     });
   }
 
+  /** The nominal wait before retry `retry` (1 for the first), before jitter. */
+  function nominalDelay(retry, opts) {
+    if (retry <= 0) return 0;
+    return Math.min(opts.maxDelay, opts.minDelay * Math.pow(opts.growFactor, retry - 1));
+  }
+
+  /**
+   * The whole wait before retry `retry`, for a `random` number in [0, 1).
+   *
+   * The jitter is a fraction of the current delay, not of minDelay: at the 30 s cap,
+   * clients dropped together by a deploy come back spread over 15 s (with the default
+   * 0.5) rather than all within the same half second. reconnecting-websocket waits
+   * the fixed (1 - jitter) part; the URL provider sleeps the random part.
+   */
+  function retryDelay(retry, opts, random) {
+    var delay = nominalDelay(retry, opts);
+    return delay * (1 - opts.jitter) + random * opts.jitter * delay;
+  }
+
   function resolveElement(target) {
     if (!target) return null;
     if (typeof target === "string") return document.querySelector(target);
@@ -109,12 +129,15 @@
     if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
       throw new Error("WsappClient: `url` must start with ws:// or wss://, not " + parsed.protocol);
     }
+    var jitter = this.options.jitter;
+    if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
+      throw new Error("WsappClient: `jitter` must be a number from 0 to 1, not " + jitter);
+    }
     this.channel = this.options.channel || "";
     this.state = "closed";
     this.lastError = null;
     this._listeners = {};
     this._socket = null;
-    this._attempt = 0;
     this._stateElement = resolveElement(this.options.stateElement);
     var self = this;
     EVENTS.forEach(function (type) {
@@ -138,6 +161,7 @@
 
   WsappClient.STATES = STATES.slice();
   WsappClient.TokenError = TokenError;
+  WsappClient.retryDelay = retryDelay;
 
   /** Add a listener: "message" (parsed JSON), "raw", "state", "open", "close", "error". */
   WsappClient.prototype.on = function (type, fn) {
@@ -246,36 +270,56 @@
     return url.toString();
   };
 
-  // reconnecting-websocket calls this before every attempt, after its backoff wait.
-  // In 4.4.0 a rejected promise here wedges the instance for good, so it always
-  // resolves: when a retryable token fetch fails it resolves to the URL without a
-  // token, the handshake is refused, and the library backs off and asks again.
+  // reconnecting-websocket calls this before every attempt, after its own (fixed)
+  // part of the backoff. In 4.4.0 a rejected promise here wedges the instance for
+  // good, so it always resolves; it resolves to a URL without a token only once the
+  // client has stopped, when the library drops the attempt unopened.
   WsappClient.prototype._nextUrl = function (socket) {
     var self = this;
-    var attempt = this._attempt++;
-    var wait =
-      attempt > 0 && this.options.jitter > 0
-        ? Math.random() * this.options.jitter * this.options.minDelay
-        : 0;
+    var retry = socket ? socket.retryCount : 0;
+    var wait = nominalDelay(retry, this.options) * this.options.jitter * Math.random();
     return sleep(wait)
       .then(function () {
         if (!self.options.useToken) return "";
-        return self.fetchToken();
+        return self._fetchTokenWithRetries(socket);
       })
       .then(
         function (token) {
           return self._buildUrl(token);
         },
-        function (err) {
-          self.lastError = err;
-          self._emit("error", err);
-          if (!err.retry && socket === self._socket) {
-            self._debug("token refused, giving up:", err.message);
-            self._stop(err);
-          }
+        function () {
           return self._buildUrl("");
         }
       );
+  };
+
+  // A retryable token failure (429, 5xx, network) is retried here, with the same
+  // backoff and jitter as connections: connecting without a token would only cost a
+  // $connect that is sure to be refused. Rejects once the client has stopped.
+  WsappClient.prototype._fetchTokenWithRetries = function (socket) {
+    var self = this;
+    var failures = 0;
+    function attempt() {
+      return self.fetchToken().catch(function (err) {
+        if (socket !== self._socket) throw err;
+        self.lastError = err;
+        self._render();
+        self._emit("error", err);
+        if (!err.retry) {
+          self._debug("token refused, giving up:", err.message);
+          self._stop(err);
+          throw err;
+        }
+        failures++;
+        var wait = retryDelay(failures, self.options, Math.random());
+        self._debug("token request failed, retrying in", Math.round(wait), "ms:", err.message);
+        return sleep(wait).then(function () {
+          if (socket !== self._socket) throw err;
+          return attempt();
+        });
+      });
+    }
+    return attempt();
   };
 
   /** Open the socket (done by the constructor unless autoConnect is false). */
@@ -283,15 +327,15 @@
     if (this._socket) return this;
     var self = this;
     var opts = this.options;
-    this._attempt = 0;
     this.lastError = null;
     var socket = null;
     var provider = function () {
       return self._nextUrl(socket);
     };
     socket = new global.ReconnectingWebSocket(provider, [], {
-      minReconnectionDelay: this._jitteredMinDelay(),
-      maxReconnectionDelay: opts.maxDelay,
+      // The library waits the fixed part of each delay; _nextUrl adds the random part.
+      minReconnectionDelay: opts.minDelay * (1 - opts.jitter),
+      maxReconnectionDelay: opts.maxDelay * (1 - opts.jitter),
       reconnectionDelayGrowFactor: opts.growFactor,
       connectionTimeout: opts.connectionTimeout,
       // Messages are not queued while the socket is down: send() reports false.
@@ -301,7 +345,6 @@
     this._socket = socket;
     socket.addEventListener("open", function (event) {
       if (socket !== self._socket) return;
-      self._attempt = 0;
       self.lastError = null;
       self._setState("open");
       self._emit("open", event);
@@ -319,12 +362,6 @@
     });
     this._setState("connecting");
     return this;
-  };
-
-  // Spreads the first retry of many clients dropped at once (a deploy, a network
-  // blip) over minDelay .. minDelay * (1 + jitter).
-  WsappClient.prototype._jitteredMinDelay = function () {
-    return Math.round(this.options.minDelay * (1 + Math.random() * this.options.jitter));
   };
 
   WsappClient.prototype._stop = function (error) {
