@@ -120,6 +120,9 @@ def test_a_certificate_arn_with_spaces_is_used_stripped(aws_gateway, moto_aws, c
     assert result.ok, result.message
     domain = apigw(aws_gateway).get_domain_name(DomainName="ws.example.com")
     assert domain["DomainNameConfigurations"][0]["CertificateArn"] == arn
+    # No hosted zone: the operator is told which record to add.
+    target = domain["DomainNameConfigurations"][0]["ApiGatewayDomainName"]
+    assert result.message.endswith(f"a CNAME (or alias) record ws.example.com -> {target}.")
 
 
 @pytest.mark.parametrize(

@@ -182,7 +182,10 @@ def _create_domain(run: Run) -> str:
         _upsert_alias(run, target, current.get("HostedZoneId") or "")
     gateway.last_error = ""
     ApiGateway.objects.filter(pk=gateway.pk).update(last_error="")
-    return f"wss://{domain} now serves stage {gateway.stage_name} of {gateway.api_name}."
+    served = f"wss://{domain} now serves stage {gateway.stage_name} of {gateway.api_name}."
+    if gateway.hosted_zone_id:
+        return served
+    return f"{served} Point DNS at it yourself: a CNAME (or alias) record {domain} -> {target}."
 
 
 def _remember_domain(run: Run, domain: str) -> None:
