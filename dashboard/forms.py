@@ -25,7 +25,7 @@ from unfold.widgets import (
 
 from wsapp import cleanup
 from wsapp.models import ApiGateway, WebSocketSession
-from wsapp.provisioning.desired import created_domain
+from wsapp.provisioning.desired import created_domain, pinned_region
 from wsapp.sending import MessageTooLarge, encode_message
 from wsapp.validators import validate_channel_name
 
@@ -107,9 +107,12 @@ class GatewayForm(forms.ModelForm):
     def clean_region(self) -> str:
         region = self.cleaned_data["region"]
         gateway = self.instance
-        if gateway.pk and gateway.api_id and region != gateway.region:
+        # Naming the region it was created in (rather than leaving it to the settings)
+        # changes nothing in AWS, so that stays allowed.
+        unchanged = region == gateway.region or (gateway.pk and region == pinned_region(gateway))
+        if gateway.pk and gateway.api_id and not unchanged:
             raise ValidationError(
-                f"The API exists in AWS in {gateway.region or 'the default region'}, so the "
+                f"The API exists in AWS in {pinned_region(gateway) or gateway.region}, so the "
                 "region cannot change: tear the gateway down first (Teardown), then change "
                 "the region and create it again."
             )

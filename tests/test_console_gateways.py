@@ -147,9 +147,19 @@ def test_region_cannot_change_while_the_api_exists(operator_client, created):
         operator_client, change_url(created), form_data(created, region="eu-west-1")
     )
     assert response.status_code == 200
-    assert b"the region cannot change: tear the gateway down first" in response.content
+    assert b"The API exists in AWS in us-east-1, so the region cannot change" in response.content
     created.refresh_from_db()
     assert created.region == ""
+
+
+def test_naming_the_region_the_api_is_in_is_allowed(operator_client, created):
+    # Created with the settings' region (the field blank); writing it down moves nothing.
+    response = csrf_post(
+        operator_client, change_url(created), form_data(created, region="us-east-1")
+    )
+    assert response.status_code == 302, response.content[:3000]
+    created.refresh_from_db()
+    assert created.region == "us-east-1"
 
 
 def test_region_of_a_draft_can_change(operator_client, record):
