@@ -253,3 +253,8 @@ def test_demo_gateway_is_kept_across_restarts(tmp_path):
     assert first == second
     assert "already in sync" in "".join(runs[1].lines)
     assert "already in sync" not in "".join(runs[0].lines)
+
+
+def test_rejects_a_port_out_of_range_given_as_a_keyword():
+    with pytest.raises(CommandError, match="--gateway-port must be between 1 and 65535"):
+        call_command("devserver", port=9000, gateway_port=70000, moto_port=9001)

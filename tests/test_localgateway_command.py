@@ -78,3 +78,15 @@ def test_gateway_refuses_a_port_out_of_range():
 
     with pytest.raises(ValueError, match=r"between 0 .* and 65535, not 70000"):
         LocalGateway(port=70000)
+
+
+def test_command_names_the_damaged_entry_of_a_state_file(tmp_path):
+    state_file = tmp_path / "gateway.json"
+    state_file.write_text(json.dumps({"version": 1, "apis": {"x": 5}, "domains": {}}))
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("runlocalgateway", "--port", "0", "--state", str(state_file))
+
+    message = str(excinfo.value)
+    assert "apis['x'] is int, not an object" in message
+    assert "\n" not in message

@@ -88,6 +88,15 @@ class Command(BaseCommand):
             gateway=options["gateway_port"] or _env_port("LOCALGATEWAY_PORT", 8001),
             moto=options["moto_port"] or _env_port("MOTO_PORT", 8002),
         )
+        # call_command(port=...) skips argparse's type check, so check once more here.
+        for option, port in (
+            ("--port", ports.django),
+            ("--gateway-port", ports.gateway),
+            ("--moto-port", ports.moto),
+        ):
+            problem = _port_problem(str(port))
+            if problem is not None:
+                raise CommandError(f"{option} {problem}.")
         if len({ports.django, ports.gateway, ports.moto}) != 3:
             raise CommandError(
                 f"Django, the local gateway and moto need three different ports, not "
