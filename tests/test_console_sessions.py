@@ -129,6 +129,71 @@ def test_a_page_past_the_end_shows_the_first(operator_client, gateway):
 
 
 @pytest.mark.parametrize(
+    "query",
+    ["page=9223372036854775807", "page=-3", "page=0", "page=abc", f"page={'9' * 5000}"],
+)
+def test_a_page_number_out_of_range_shows_the_first_page(query, operator_client, gateway):
+    make_sessions(gateway, 3)
+    response = operator_client.get(f"{PAGE}?{query}")
+    assert response.status_code == 200
+    assert len(row_ids(response.content)) == 3
+    assert b'data-page="1"' in response.content
+
+
+@pytest.mark.parametrize(("per_page", "rows"), [("-5", 1), ("0", 1), ("100000", 100), ("x", 25)])
+def test_per_page_is_clamped(per_page, rows, operator_client, gateway):
+    make_sessions(gateway, 120)
+    response = operator_client.get(f"{PAGE}?per_page={per_page}")
+    assert response.status_code == 200
+    assert len(row_ids(response.content)) == rows
+
+
+def test_history_restore_gets_the_whole_page(operator_client, gateway):
+    make_sessions(gateway, 1)
+    headers = {**htmx_headers(), "HX-History-Restore-Request": "true"}
+    content = operator_client.get(PAGE, headers=headers).content.decode()
+    assert "<html" in content
+    assert "session-filters" in content
+
+
+def test_boosted_navigation_gets_the_whole_page(operator_client, gateway):
+    make_sessions(gateway, 1)
+    headers = {**htmx_headers(), "HX-Boosted": "true"}
+    assert "session-filters" in operator_client.get(PAGE, headers=headers).content.decode()
+
+
+def test_page_and_partial_vary_on_hx_request(operator_client, gateway):
+    for headers in ({}, htmx_headers()):
+        response = operator_client.get(PAGE, headers=headers)
+        assert "HX-Request" in response.headers["Vary"]
+
+
+def test_one_bad_filter_keeps_the_others(operator_client, gateway):
+    make_sessions(gateway, 1, prefix="r", channel_name="red")
+    make_sessions(gateway, 1, prefix="b", channel_name="blue")
+    response = operator_client.get(f"{PAGE}?gateway=abc&channel=red")
+    assert response.status_code == 200
+    assert row_ids(response.content) == ["r-0"]
+    assert b"Select a valid choice" in response.content
+
+
+def test_filter_form_keeps_the_sort(operator_client, gateway):
+    make_sessions(gateway, 1)
+    content = operator_client.get(f"{PAGE}?sort=-last_seen").content.decode()
+    assert '<input type="hidden" name="sort" value="-last_seen">' in content
+    assert 'name="sort"' not in operator_client.get(PAGE).content.decode()
+
+
+@pytest.mark.parametrize("field", ["q", "channel", "user"])
+def test_a_nul_character_in_a_filter_is_an_error_not_a_500(field, operator_client, gateway):
+    make_sessions(gateway, 1)
+    response = operator_client.get(f"{PAGE}?{field}=a%00b")
+    assert response.status_code == 200
+    assert b"Null characters are not allowed" in response.content
+    assert row_ids(response.content) == ["conn-0"]
+
+
+@pytest.mark.parametrize(
     ("query", "expected"),
     [
         ("connected=no", ["closed-0"]),

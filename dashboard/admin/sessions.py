@@ -16,11 +16,13 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.generic import TemplateView
 from django_tables2 import LazyPaginator, RequestConfig
 from unfold.decorators import action, display
@@ -61,6 +63,12 @@ CHANGE = "wsapp.change_websocketsession"
 REFRESH_SECONDS = 5
 #: Users a search term may match; the session query then uses their ids.
 MAX_SEARCH_USERS = 50
+#: Rows per page: the default, and the most a ``per_page`` in the URL may ask for.
+PER_PAGE = 25
+MAX_PER_PAGE = 100
+#: The last page the URL may ask for. Deeper pages cost an OFFSET scan of every row
+#: before them; filters find old sessions faster than paging does.
+MAX_PAGE = 10_000
 
 
 def can_view_sessions(user: Any) -> bool:
@@ -91,9 +99,10 @@ def filter_sessions(form: SessionFilterForm, now: datetime | None = None) -> Que
         sessions = sessions.filter(connected=True)
     elif state == "no":
         sessions = sessions.filter(connected=False)
-    if not form.is_valid():
-        return sessions
-    data = form.cleaned_data
+    # An invalid field is left out of cleaned_data and shown with its error; the
+    # valid ones still apply, so one typo does not widen the table to everything.
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
     if data.get("gateway"):
         sessions = sessions.filter(api_gateway=data["gateway"])
     if data.get("channel"):
@@ -125,6 +134,30 @@ def _user_ids(*, username: str = "", username_prefix: str = "") -> list[int]:
     return list(users.order_by("pk").values_list("pk", flat=True)[:MAX_SEARCH_USERS])
 
 
+def page_numbers(request: HttpRequest) -> tuple[int, int]:
+    """The ``page`` and ``per_page`` of the query string, made safe to query with.
+
+    A page that is not a number, below 1 or past ``MAX_PAGE`` means the first page
+    (a huge one would overflow the database's OFFSET). ``per_page`` is clamped to
+    1..``MAX_PER_PAGE``: one request must not load a million rows.
+    """
+    page = _int_or_none(request.GET.get("page"))
+    if page is None or not 1 <= page <= MAX_PAGE:
+        page = 1
+    per_page = _int_or_none(request.GET.get("per_page"))
+    if per_page is None:
+        per_page = PER_PAGE
+    return page, min(max(per_page, 1), MAX_PER_PAGE)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    # int() of a 5,000-digit string raises ValueError too: all mean "not a page".
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 class LiveSessionsView(UnfoldSiteViewMixin, TemplateView):
     """The live sessions page; an htmx request gets only the table partial."""
 
@@ -135,10 +168,26 @@ class LiveSessionsView(UnfoldSiteViewMixin, TemplateView):
     def has_permission(self) -> bool:
         return can_view_sessions(self.request.user)
 
+    @property
+    def wants_table(self) -> bool:
+        """An htmx refresh of the table, not a navigation that needs the whole page.
+
+        htmx's history restore (after a cache miss) and boosted links swap the
+        whole body, so they must get the whole page.
+        """
+        htmx = getattr(self.request, "htmx", None)
+        return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
     def get_template_names(self) -> list[str]:
-        if getattr(self.request, "htmx", False):
+        if self.wants_table:
             return [f"{self.template_name}#table"]
         return [self.template_name]
+
+    def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        response = super().render_to_response(context, **kwargs)
+        # The same URL answers a page or a partial: caches must keep them apart.
+        patch_vary_headers(response, ["HX-Request"])
+        return response
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -149,9 +198,14 @@ class LiveSessionsView(UnfoldSiteViewMixin, TemplateView):
             # Only (connected, last_seen) is indexed: across both states, sorting by
             # last seen would sort the whole table.
             table.columns["last_seen"].column.orderable = False
-        RequestConfig(
-            self.request, paginate={"paginator_class": LazyPaginator, "per_page": 25}
-        ).configure(table)
+        # Sorting from the query string; paging is done below with checked numbers.
+        RequestConfig(self.request, paginate=False).configure(table)
+        page, per_page = page_numbers(self.request)
+        try:
+            table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=page)
+        except (EmptyPage, PageNotAnInteger):
+            # Past the end (rows went away since the link was made): the first page.
+            table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=1)
         context.update(
             form=form,
             table=table,
