@@ -18,7 +18,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.admin.options import ActionLocation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
@@ -34,8 +34,27 @@ class ConsoleModelAdmin(ModelAdmin):
     """Unfold's ModelAdmin, with ``get_action_choices`` in Django 6.1's signature.
 
     Unfold 0.110 overrides it without ``action_location``, which Django 6.1
-    deprecates (a warning on every change list, an error in the tests).
+    deprecates (a warning on every change list, an error in the tests). Its change
+    list refuses NUL characters in the query string (see ``changelist_view``).
     """
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # PostgreSQL cannot hold NUL in text, so a filter or search containing one
+        # fails inside the query. Say so, and show the list with NUL removed.
+        bad = sorted({key for key, values in request.GET.lists() if _has_nul(key, *values)})
+        if bad:
+            messages.error(
+                request,
+                f"Removed a NUL character (%00) from {', '.join(k.replace(NUL, '') for k in bad)}:"
+                " filters and searches cannot contain it.",
+            )
+            query = QueryDict(mutable=True)
+            for key, values in request.GET.lists():
+                query.setlist(key.replace(NUL, ""), [v.replace(NUL, "") for v in values])
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        return super().changelist_view(request, extra_context)
 
     def get_action_choices(
         self,
@@ -49,6 +68,13 @@ class ConsoleModelAdmin(ModelAdmin):
             default_choices=[("", "Select action")],
             action_location=action_location,
         )
+
+
+NUL = "\x00"
+
+
+def _has_nul(*texts: str) -> bool:
+    return any(NUL in text for text in texts)
 
 
 def record(
