@@ -129,15 +129,23 @@ def test_a_certificate_arn_with_spaces_is_used_stripped(aws_gateway, moto_aws, c
     "routes", [{"$connect": "not an object", "echo": ["x"]}, ["not", "a", "mapping"]]
 )
 def test_hand_edited_route_ids_are_looked_up_again(aws_gateway, created, routes):
+    # echo's route is gone from AWS, so its recorded ids are the ones consulted.
+    client = apigw(aws_gateway)
+    [echo] = [
+        r for r in client.get_routes(ApiId=created.api_id)["Items"] if r["RouteKey"] == "echo"
+    ]
+    client.delete_route(ApiId=created.api_id, RouteId=echo["RouteId"])
     ApiGateway.objects.filter(pk=created.pk).update(
         aws_resources={**created.aws_resources, "routes": routes}
     )
     created.refresh_from_db()
-    assert provisioning.plan(created, retry=NO_WAIT) == []
+    codes = {d.code for d in provisioning.plan(created, retry=NO_WAIT)}
+    assert provisioning.Code.ROUTE_ADDED in codes
     result = provisioning.sync(created, retry=NO_WAIT)
     assert result.ok, result.message
     created.refresh_from_db()
     assert all(ids.get("route_id") for ids in created.aws_resources["routes"].values())
+    assert provisioning.plan(created, retry=NO_WAIT) == []
 
 
 def test_rotation_keeps_the_old_secret_until_every_route_has_the_new_one(aws_gateway, created):
