@@ -529,13 +529,13 @@ async def test_subprotocol_chosen_by_the_connect_backend_is_answered(apigw_clien
 # ---------------------------------------------------------------------- damaged state
 
 
-def restart_with_integration_uri(make_local_gateway, state_file, route_key, uri):
-    """Edit the deployed integration URI of ``route_key`` in the state file, as a person
-    could by hand, and start a new gateway from it."""
+def restart_with_integration_field(make_local_gateway, state_file, route_key, field, value):
+    """Edit one field of the deployed integration of ``route_key`` in the state file, as a
+    person could by hand, and start a new gateway from it."""
     document = json.loads(state_file.read_text())
     for record in document["apis"].values():
         for deployment in record["deployments"].values():
-            deployment["snapshot"]["Routes"][route_key]["Integration"]["IntegrationUri"] = uri
+            deployment["snapshot"]["Routes"][route_key]["Integration"][field] = value
     state_file.write_text(json.dumps(document))
     return make_local_gateway(state_file=state_file)
 
@@ -548,8 +548,12 @@ async def test_stored_connect_uri_that_cannot_be_parsed_rejects_the_handshake(
     first = make_local_gateway(state_file=state_file)
     async with RecordingBackend() as backend:
         api = await deploy(boto3_client("apigatewayv2", first.url), first, backend)
-        gateway = restart_with_integration_uri(
-            make_local_gateway, state_file, "$connect", "http://127.0.0.1:99999/connect"
+        gateway = restart_with_integration_field(
+            make_local_gateway,
+            state_file,
+            "$connect",
+            "IntegrationUri",
+            "http://127.0.0.1:99999/connect",
         )
 
         with pytest.raises(InvalidStatus) as excinfo:
@@ -561,16 +565,25 @@ async def test_stored_connect_uri_that_cannot_be_parsed_rejects_the_handshake(
     assert gateway.connections() == []
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("IntegrationUri", "http://[::1/default"),
+        ("RequestParameters", {"nonsense": "context.connectionId"}),
+        ("TimeoutInMillis", "soon"),
+        ("IntegrationMethod", "PO ST"),
+    ],
+)
 @run_async
-async def test_stored_message_uri_that_cannot_be_parsed_answers_an_error_frame(
-    make_local_gateway, tmp_path
+async def test_stored_message_integration_that_cannot_be_used_answers_an_error_frame(
+    make_local_gateway, tmp_path, field, value
 ):
     state_file = tmp_path / "gateway.json"
     first = make_local_gateway(state_file=state_file)
     async with RecordingBackend() as backend:
         api = await deploy(boto3_client("apigatewayv2", first.url), first, backend)
-        gateway = restart_with_integration_uri(
-            make_local_gateway, state_file, "$default", "http://[::1/default"
+        gateway = restart_with_integration_field(
+            make_local_gateway, state_file, "$default", field, value
         )
 
         async with ws_connect(gateway.websocket_url(api.api_id, api.stage)) as ws:

@@ -15,7 +15,7 @@ from wsapp.localgateway import ids
 from wsapp.localgateway.connections import Connection
 from wsapp.localgateway.expressions import resolve_parameters
 from wsapp.localgateway.limits import Limits
-from wsapp.localgateway.wire import read_limited
+from wsapp.localgateway.wire import ApiError, read_limited
 
 logger = logging.getLogger("wsapp.localgateway")
 
@@ -60,6 +60,9 @@ FORWARDED_HEADERS = HeaderPolicy(
     ),
     user_agent="AmazonAPIGateway_{api_id}",
 )
+
+#: What the control plane lets an integration use (it stores the method upper-cased).
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"})
 
 # aiohttp adds these by itself; API Gateway sends none of them.
 _SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
@@ -173,10 +176,10 @@ class Forwarder:
         context = self.context(connection, event_type, route_key, request_id, message_id)
         client_headers = connection.client_headers if event_type == CONNECT else {}
         client_query = dict(connection.client_query) if event_type == CONNECT else {}
-        mapped_headers, mapped_query = resolve_parameters(
-            integration.get("RequestParameters") or {}, context, client_headers, client_query
-        )
         try:
+            mapped_headers, mapped_query = resolve_parameters(
+                integration.get("RequestParameters") or {}, context, client_headers, client_query
+            )
             url = URL(integration["IntegrationUri"])
             query = list(url.query.items())
             if event_type == CONNECT:
@@ -184,25 +187,28 @@ class Forwarder:
             query.extend(mapped_query)
             if query:
                 url = url.with_query(query)
-        except (KeyError, TypeError, ValueError) as exc:
-            # The control plane refuses such URIs, but a hand-edited or older state
-            # file can still hold one: fail this event like an unreachable backend
+            timeout = min(
+                integration.get("TimeoutInMillis", 29000) / 1000, self.limits.integration_timeout
+            )
+            method = integration.get("IntegrationMethod", "POST")
+            if method not in _METHODS:
+                raise ValueError(f"IntegrationMethod {method!r} is not an HTTP method")
+        except (ApiError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            # The control plane refuses such integrations, but a hand-edited or older
+            # state file can still hold one: fail this event like an unreachable backend
             # rather than crash the handshake or the message task.
             logger.error(
-                "%s on %s/%s: the integration URI %r is invalid (%s); answering an error. "
-                "Fix it with update_integration and redeploy.",
+                "%s on %s/%s: the deployed integration to %r is invalid (%s: %s); answering "
+                "an error. Fix it with update_integration and deploy again.",
                 route_key,
                 connection.api_id,
                 connection.stage,
                 integration.get("IntegrationUri"),
+                type(exc).__name__,
                 exc,
             )
             return ForwardResult(error="unreachable")
         headers = self.headers(connection, event_type, mapped_headers)
-        timeout = min(
-            integration.get("TimeoutInMillis", 29000) / 1000, self.limits.integration_timeout
-        )
-        method = integration.get("IntegrationMethod", "POST")
         started = time.monotonic()
         result = ForwardResult()
         try:
