@@ -33,33 +33,55 @@ from wsapp.validators import validate_channel_name
 DEFAULT_TEST_MESSAGE = '{"type": "console_test", "message": "Test message from the console"}'
 
 
-def parse_json_message(text: str) -> Any:
-    """Parse an operator's JSON and check it fits in one API Gateway message.
+def parse_json_message(text: str) -> str:
+    """Check an operator's JSON and return it as the compact JSON text to send.
 
-    Raises ``ValidationError`` naming the problem (line and column for bad JSON).
+    The text sent is always JSON (``json.dumps`` of the parsed value), so a
+    top-level string goes out quoted rather than as its bare characters. Raises
+    ``ValidationError`` naming the problem: bad JSON (with line and column), NaN
+    or Infinity (not JSON; browsers' ``JSON.parse`` refuses them), nesting too deep
+    to handle, text that is not valid Unicode (a lone surrogate such as
+    ``"\\ud800"``), or a message over the size limit.
     """
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        encode_message(payload)
     except json.JSONDecodeError as exc:
         raise ValidationError(
             f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from exc
-    try:
-        encode_message(data)
+    except _NotJsonConstant as exc:
+        raise ValidationError(str(exc)) from exc
     except MessageTooLarge as exc:
         raise ValidationError(str(exc)) from exc
-    return data
+    except RecursionError as exc:
+        raise ValidationError(
+            "This JSON is nested too deeply to handle; keep it to a few dozen levels."
+        ) from exc
+    except (TypeError, ValueError) as exc:
+        # encode_message's TypeError names the problem (text that is not Unicode).
+        raise ValidationError(f"This JSON cannot be sent. {exc}") from exc
+    return payload
+
+
+class _NotJsonConstant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJsonConstant(f"{name} is not valid JSON: use a number or null instead.")
 
 
 class JsonMessageField(forms.CharField):
-    """A textarea whose cleaned value is the parsed JSON."""
+    """A textarea whose cleaned value is the checked, compact JSON text to send."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("widget", UnfoldAdminTextareaWidget(attrs={"rows": 5}))
         kwargs.setdefault("help_text", "JSON, at most 128 KB once encoded.")
         super().__init__(strip=True, **kwargs)
 
-    def clean(self, value: Any) -> Any:
+    def clean(self, value: Any) -> str:
         text = super().clean(value)
         return parse_json_message(text)
 

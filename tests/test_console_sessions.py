@@ -349,6 +349,39 @@ def test_invalid_json_is_refused_in_the_dialog(operator_client, gateway, fake_ma
     assert fake_management_api.calls == []
 
 
+BAD_MESSAGES = [
+    pytest.param('"\\ud800"', "not valid Unicode", id="lone-surrogate"),
+    pytest.param('{"a": ["\\udfff"]}', "not valid Unicode", id="nested-lone-surrogate"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "nested too deeply", id="deep-nesting"),
+    pytest.param('{"x": NaN}', "NaN is not valid JSON", id="nan"),
+    pytest.param("-Infinity", "-Infinity is not valid JSON", id="infinity"),
+]
+
+
+@pytest.mark.parametrize(("message", "reason"), BAD_MESSAGES)
+@pytest.mark.parametrize("target", ["session", "channel"])
+def test_unsendable_json_is_refused_in_the_dialog(
+    target, message, reason, operator_client, gateway, fake_management_api
+):
+    session = make_sessions(gateway, 1)[0]
+    if target == "session":
+        response = dialog_post(operator_client, send_url(session), {"message": message})
+    else:
+        data = {"channel": "default", "message": message}
+        response = dialog_post(operator_client, CHANNEL_URL, data)
+    assert response.status_code == 200
+    assert reason in response.content.decode()
+    assert fake_management_api.calls == []
+    assert not LogEntry.objects.exists()
+
+
+def test_a_top_level_json_string_is_sent_as_json(operator_client, gateway, fake_management_api):
+    session = make_sessions(gateway, 1)[0]
+    dialog_post(operator_client, send_url(session), {"message": '  "hi \\"there\\""  '})
+    [call] = fake_management_api.calls
+    assert json.loads(call.body) == 'hi "there"'
+
+
 def test_oversized_message_is_refused(operator_client, gateway, fake_management_api):
     session = make_sessions(gateway, 1)[0]
     big = json.dumps({"x": "a" * 140_000})

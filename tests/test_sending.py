@@ -87,6 +87,12 @@ def test_encode_message_refuses_unserialisable_data():
         encode_message({"x": object()})
 
 
+@pytest.mark.parametrize("data", ["a\ud800b", {"x": ["\udfff"]}])
+def test_encode_message_refuses_text_that_is_not_unicode(data):
+    with pytest.raises(TypeError, match="not valid Unicode"):
+        encode_message(data)
+
+
 def test_encode_message_accepts_exactly_the_limit():
     assert len(encode_message("x" * conf.MAX_MESSAGE_BYTES)) == conf.MAX_MESSAGE_BYTES
 

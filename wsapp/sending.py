@@ -174,12 +174,12 @@ def encode_message(data: object) -> bytes:
     JSON through ``DjangoJSONEncoder`` (dates, decimals, UUIDs). Raises
     ``MessageTooLarge`` over 128 KB: botocore does not check, and API Gateway would
     only refuse it after the call. Raises ``TypeError`` when the data cannot be
-    JSON-encoded.
+    JSON-encoded, including text that is not valid Unicode (a lone surrogate).
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
         payload = bytes(data)
     elif isinstance(data, str):
-        payload = data.encode("utf-8")
+        payload = _utf8(data)
     else:
         try:
             text = json.dumps(
@@ -190,11 +190,22 @@ def encode_message(data: object) -> bytes:
                 f"Cannot send a {type(data).__name__} as a WebSocket message: it is not "
                 f"JSON-serialisable ({exc}). Send str, bytes, or JSON-compatible data."
             ) from exc
-        payload = text.encode("utf-8")
+        payload = _utf8(text)
     limit = conf.MAX_MESSAGE_BYTES
     if len(payload) > limit:
         raise MessageTooLarge(len(payload), limit)
     return payload
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate ("\\ud800" in JSON) parses in Python but has no UTF-8 form.
+        raise TypeError(
+            "Cannot send this text as a WebSocket message: it is not valid Unicode "
+            f"({exc.reason} at character {exc.start})."
+        ) from exc
 
 
 # --- Which connections, on which endpoint ------------------------------------------
