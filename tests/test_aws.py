@@ -57,3 +57,40 @@ def test_error_message_is_one_line():
     assert aws.error_code(exc) == "GoneException"
     assert aws.error_message(exc) == "GoneException: gone"
     assert aws.error_message(RuntimeError("line one\nline two")) == "line one"
+
+
+def test_management_endpoint_environment_variable_wins(monkeypatch):
+    monkeypatch.setenv(
+        "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "http://127.0.0.1:5/abc123defg/production"
+    )
+    client = aws.management_client("https://abc123defg.execute-api.us-east-1.amazonaws.com/prod")
+    assert client.meta.endpoint_url == "http://127.0.0.1:5/abc123defg/production"
+
+
+def test_management_endpoint_is_the_gateways_own_without_the_variable():
+    endpoint = "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod"
+    assert aws.management_client(endpoint).meta.endpoint_url == endpoint
+
+
+def test_login_close_config_is_one_short_attempt():
+    config = aws.management_client(
+        "http://127.0.0.1:1/a/prod", config=aws.login_close_config()
+    ).meta.config
+    assert (config.connect_timeout, config.read_timeout) == (2, 3)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    # A different config is a different cached client.
+    assert aws.management_client("http://127.0.0.1:1/a/prod").meta.config.read_timeout == 15
+
+
+def test_iam_profile_setting_selects_the_profile(settings, tmp_path, monkeypatch):
+    config_file = tmp_path / "config"
+    config_file.write_text("[profile wsapp-test]\nregion = ap-southeast-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    settings.AWS_IAM_PROFILE = "wsapp-test"
+    settings.AWS_GATEWAY_REGION_NAME = ""
+    settings.AWS_REGION_NAME = ""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    aws.clear_cache()
+    assert aws._session().profile_name == "wsapp-test"
+    # The profile's own region is used when no setting names one.
+    assert aws.client("sts").meta.region_name == "ap-southeast-2"

@@ -94,3 +94,17 @@ def test_unchanged_login_keeps_working(gateway, socket_id, fake_management_api):
         assert caller.send(socket_id, {"action": "echo"}).status_code == 200
     assert deletes(fake_management_api, socket_id) == 0
     assert WebSocketSession.objects.get(connection_id=socket_id).request_count == 4
+
+
+def test_ended_login_close_is_one_short_attempt(gateway, socket_id, user, fake_management_api):
+    """Retries could outlast API Gateway's 29 s integration timeout: one attempt only."""
+    fake_management_api.script(socket_id, 500)
+    user.is_active = False
+    user.save()
+    caller = ApiGatewayCaller(gateway)
+    response = caller.send(socket_id, {"action": "echo"})
+    assert response.status_code == 403
+    # The default client would have tried three times against a failing endpoint.
+    assert deletes(fake_management_api, socket_id) == 1
+    # Closed in Django's eyes even though AWS failed: the login is over.
+    assert not WebSocketSession.objects.get(connection_id=socket_id).connected

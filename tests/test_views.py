@@ -26,6 +26,7 @@ from wsapp.models import (
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
+    hash_value,
 )
 
 pytestmark = [pytest.mark.urls("tests.helpers.ws_urls"), pytest.mark.django_db]
@@ -54,9 +55,9 @@ def test_token_view_issues_hashed_single_use_token(browser, user):
     assert payload["expires_in"] == 60
     stored = WebSocketToken.objects.get()
     assert stored.user == user
+    assert stored.token_hash == hash_value(payload["token"])
+    assert stored.session_key_hash == hash_value(browser.session.session_key)
     assert payload["token"] not in (stored.token_hash, stored.session_key_hash)
-    assert browser.session.session_key not in stored.session_key_hash
-    assert len(stored.token_hash) == 64
 
 
 def test_token_view_requires_login(db):
@@ -456,13 +457,28 @@ def test_forbidden_handler_names_go_to_default(caller, connected, name):
     assert ws_urls.CALLS == [("default", {"action": name})]
 
 
+@pytest.mark.parametrize(
+    "name", ["audit_label", "get_context_data", "extra_context", "get", "echo_missing"]
+)
+def test_mixin_methods_are_not_handlers(gateway, db, name):
+    """Public methods of a mixin before WebSocketView in the MRO go to default."""
+    caller = ApiGatewayCaller(gateway, prefix="/mixed-ws/")
+    with override_settings(WEBSOCKETS={"USE_WS_TOKEN": False}):
+        connection_id = caller.connect().connection_id
+    response = caller.send(connection_id, {"action": name})
+    assert response.status_code == 200
+    assert response.json() == {"handled_by": "default"}
+    # The subclass's own handlers still work.
+    assert caller.send(connection_id, {"action": "echo"}).json()["handled_by"] == "echo"
+
+
 def test_allowed_handlers_whitelist(gateway, db):
     caller = ApiGatewayCaller(gateway, prefix="/white-ws/")
     with override_settings(WEBSOCKETS={"USE_WS_TOKEN": False}):
         connection_id = caller.connect().connection_id
     assert caller.send(connection_id, {"action": "echo"}).json()["handled_by"] == "echo"
     # Not listed: goes to default. Listed but forbidden: still never dispatched.
-    for name in ("boom", "dispatch", "_private", "setup"):
+    for name in ("boom", "dispatch", "_private", "setup", "get", "post"):
         assert caller.send(connection_id, {"action": name}).json() == {"handled_by": "default"}
 
 
@@ -492,6 +508,24 @@ def test_bad_bodies_get_400(caller, connected, body, reason):
 def test_message_for_unknown_connection_is_4xx(caller, db, gateway):
     response = caller.send(new_connection_id(), {"action": "echo"})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("drop", "headers", "status"),
+    [
+        (("X-Gateway-Secret",), {}, 403),
+        ((), {"X-Gateway-Secret": "wrong"}, 403),
+        ((), {"User-Agent": "curl/8.0"}, 403),
+        ((), {"X-Amzn-Apigateway-Api-Id": "zzzzzzzzzz"}, 403),
+        (("X-Amzn-Apigateway-Api-Id",), {}, 400),
+    ],
+)
+def test_unknown_connection_id_not_revealed_to_non_gateway_callers(
+    caller, gateway, drop, headers, status
+):
+    """Without the gateway's proof, an unknown id and a known one answer alike."""
+    response = caller.send(new_connection_id(), {"action": "echo"}, drop=drop, headers=headers)
+    assert response.status_code == status
 
 
 def test_message_for_disconnected_session_is_4xx(caller, connected):
@@ -619,5 +653,12 @@ def test_disconnect_unknown_id_is_noop(caller, db, gateway):
 
 def test_disconnect_requires_gateway(caller, connected):
     response = caller.disconnect(connected, headers={"X-Gateway-Secret": "wrong"})
+    assert response.status_code == 403
+    assert WebSocketSession.objects.get().connected
+
+
+@pytest.mark.parametrize("agent", ["curl/8.0", "AmazonAPIGateway_otherapi", ""])
+def test_disconnect_requires_gateway_user_agent(caller, connected, agent):
+    response = caller.disconnect(connected, headers={"User-Agent": agent})
     assert response.status_code == 403
     assert WebSocketSession.objects.get().connected

@@ -5,7 +5,9 @@ boto3's own lookup (``AWS_DEFAULT_REGION``, the profile). Profile:
 ``settings.AWS_IAM_PROFILE`` when set. Timeouts and retries come from
 ``WEBSOCKETS`` (see ``wsapp.conf``). boto3's ``AWS_ENDPOINT_URL_<SERVICE>``
 environment variables keep working because no endpoint is forced unless the
-caller passes one (the management API always needs its own).
+caller passes one. The management API always has its own (each gateway stage has
+one), except that ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``, when set, replaces
+it for every gateway (a tunnel or proxy in front of one stage).
 """
 
 from __future__ import annotations
@@ -60,6 +62,22 @@ def botocore_config(*, pool_size: int | None = None) -> Config:
     )
 
 
+#: Closing the socket of an ended login runs inside a request API Gateway abandons
+#: after 29 s; the default client (5 s connect, 15 s read, 3 attempts) could take a minute.
+LOGIN_CLOSE_CONNECT_TIMEOUT = 2
+LOGIN_CLOSE_READ_TIMEOUT = 3
+
+
+def login_close_config() -> Config:
+    """One short attempt, for calls made while API Gateway waits on the request."""
+    return Config(
+        connect_timeout=LOGIN_CLOSE_CONNECT_TIMEOUT,
+        read_timeout=LOGIN_CLOSE_READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        max_pool_connections=1,
+    )
+
+
 def client(
     service: str,
     *,
@@ -67,11 +85,13 @@ def client(
     endpoint_url: str | None = None,
     pool_size: int | None = None,
     cached: bool = True,
+    config: Config | None = None,
 ) -> Any:
     """Return a boto3 client for ``service``.
 
     Clients are thread-safe and costly to build, so one is kept per
-    (service, region, endpoint, profile, pool size, timeouts). Raises
+    (service, region, endpoint, profile, pool size, timeouts, attempts). ``config``
+    replaces the configured timeouts and retries for this client. Raises
     ``AwsConfigurationError`` with a one-line explanation when no region is set.
     """
     region_name = configured_region(region)
@@ -88,7 +108,7 @@ def client(
             if os.environ.get("AWS_ENDPOINT_URL_ROUTE_53")
             else os.environ.get("AWS_ENDPOINT_URL_ROUTE53") or None
         )
-    config = botocore_config(pool_size=pool_size)
+    config = config or botocore_config(pool_size=pool_size)
     profile = getattr(settings, "AWS_IAM_PROFILE", "") or ""
     key = (
         service,
@@ -98,7 +118,7 @@ def client(
         config.max_pool_connections,
         config.connect_timeout,
         config.read_timeout,
-        conf.get("aws_max_attempts"),
+        (config.retries or {}).get("total_max_attempts"),
     )
     session = _session()
     # Building clients concurrently is not thread-safe in botocore: build under the lock.
@@ -121,9 +141,21 @@ def has_credentials() -> bool:
     return _session().get_credentials() is not None
 
 
-def management_client(endpoint_url: str, *, region: str | None = None) -> Any:
-    """Client for a gateway stage's @connections API."""
-    return client("apigatewaymanagementapi", region=region, endpoint_url=endpoint_url)
+def management_client(
+    endpoint_url: str, *, region: str | None = None, config: Config | None = None
+) -> Any:
+    """Client for a gateway stage's @connections API.
+
+    ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`` in the environment wins over
+    ``endpoint_url``, as it would for any boto3 client without an explicit endpoint.
+    """
+    override = os.environ.get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "").strip()
+    return client(
+        "apigatewaymanagementapi",
+        region=region,
+        endpoint_url=override or endpoint_url,
+        config=config,
+    )
 
 
 def clear_cache() -> None:

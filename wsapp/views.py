@@ -15,13 +15,17 @@ import inspect
 import json
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
@@ -31,7 +35,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from wsapp import conf, ratelimit
+from wsapp import aws, conf, ratelimit
 from wsapp.access import channel_access_error
 from wsapp.models import ApiGateway, ConnectionRateLimit, WebSocketSession, hash_value
 from wsapp.tokens import consume_token, issue_token
@@ -100,8 +104,9 @@ def origin_error(origin: str) -> str | None:
         if any(normalised == allowed.strip().lower() for allowed in configured):
             return None
         return f"origin {origin!r} is not in WEBSOCKETS['allowed_origins']"
-    parts = urlsplit(origin)
     try:
+        # urlsplit itself raises on a broken IPv6 literal such as "https://[::1".
+        parts = urlsplit(origin)
         hostname = parts.hostname
         parts.port  # noqa: B018  (raises ValueError on a malformed port)
     except ValueError:
@@ -121,6 +126,42 @@ def _is_plain_method(cls: type, name: str) -> bool:
         if name in klass.__dict__:
             return inspect.isfunction(klass.__dict__[name])
     return False
+
+
+#: Never dispatched to a message, even when a subclass defines or lists them: they
+#: are the view's own machinery, and HTTP verbs would answer a message as a page.
+FORBIDDEN_HANDLERS = frozenset(
+    {"connect", "disconnect", "dispatch", "setup", "http_method_not_allowed", "options"}
+    | set(View.http_method_names)
+)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, (list, tuple, set, frozenset)) and all(
+        isinstance(item, str) for item in value
+    )
+
+
+#: View attributes checked by ``as_view``: (attribute, test, what it must be).
+_ATTRIBUTE_RULES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("USE_WS_TOKEN", lambda v: v is None or isinstance(v, bool), "None, True or False"),
+    ("RATE_LIMIT_ENABLED", lambda v: v is None or isinstance(v, bool), "None, True or False"),
+    ("SEND_EXCEPTION_MAIL", lambda v: v is None or isinstance(v, bool), "None, True or False"),
+    ("RATE_LIMIT_MAX_ATTEMPTS", lambda v: v is None or _positive_int(v), "None or an int >= 1"),
+    (
+        "RATE_LIMIT_WINDOW_MINUTES",
+        lambda v: v is None or _positive_int(v),
+        "None or a number of minutes >= 1",
+    ),
+    ("handler_selection_key", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    ("ALLOWED_HANDLERS", _names, "a set, list or tuple of handler names"),
+    ("permissions_required", _names, "a list or tuple of permission names"),
+    ("all_permissions_required", _names, "a list or tuple of permission names"),
+)
 
 
 class WebSocketView(View):
@@ -155,6 +196,21 @@ class WebSocketView(View):
     gateway: ApiGateway | None
 
     _handler_cache: ClassVar[dict[type, frozenset[str]]] = {}
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        """Build the view function, refusing attribute values that would fail per request.
+
+        A bad value (say ``RATE_LIMIT_WINDOW_MINUTES = 0``) raises
+        ImproperlyConfigured when the URLconf loads, instead of a 500 on every connect.
+        """
+        for name, valid, expected in _ATTRIBUTE_RULES:
+            value = initkwargs.get(name, getattr(cls, name, None))
+            if not valid(value):
+                raise ImproperlyConfigured(
+                    f"{cls.__name__}.{name} must be {expected}, not {value!r}."
+                )
+        return super().as_view(**initkwargs)
 
     # --- Hooks -----------------------------------------------------------------
 
@@ -200,18 +256,20 @@ class WebSocketView(View):
         cached = cls._handler_cache.get(cls)
         if cached is not None:
             return cached
-        forbidden = {name for klass in WebSocketView.__mro__ for name in klass.__dict__} - {
-            "default",
-            "change_channel",
-        }
+        forbidden = FORBIDDEN_HANDLERS | (
+            {name for klass in WebSocketView.__mro__ for name in klass.__dict__}
+            - {"default", "change_channel"}
+        )
         if cls.ALLOWED_HANDLERS:
             candidates = set(cls.ALLOWED_HANDLERS)
         else:
             candidates = {"default", "change_channel"}
+            # Only the site's own WebSocketView subclasses contribute: a mixin's
+            # public methods (LoginRequiredMixin.get_login_url, ...) were never
+            # written to answer a message.
             for klass in cls.__mro__:
-                if klass is WebSocketView:
-                    break
-                candidates.update(klass.__dict__)
+                if klass is not WebSocketView and issubclass(klass, WebSocketView):
+                    candidates.update(klass.__dict__)
         names = frozenset(
             name
             for name in candidates
@@ -399,14 +457,24 @@ class WebSocketView(View):
                 409, "Duplicate connection id.", f"connection {connection_id!r} already exists"
             ) from exc
         self.websocket_session = session
-        response = self._call(self.connect, request, *args, **kwargs)
+        try:
+            response = self._call(self.connect, request, *args, **kwargs)
+        except BaseException:
+            # API Gateway refuses the handshake on any error answer, so the row must not
+            # claim a live socket.
+            self._mark_refused(session)
+            raise
         if response is not None and isinstance(response, HttpResponseBase):
             if not 200 <= response.status_code < 300:
-                WebSocketSession.objects.filter(pk=session.pk).update(
-                    connected=False, disconnected_on=timezone.now()
-                )
+                self._mark_refused(session)
             return response
         return HttpResponse(status=200)
+
+    def _mark_refused(self, session: WebSocketSession) -> None:
+        WebSocketSession.objects.filter(pk=session.pk).update(
+            connected=False, disconnected_on=timezone.now()
+        )
+        session.connected = False
 
     # --- $disconnect ---------------------------------------------------------------
 
@@ -451,8 +519,16 @@ class WebSocketView(View):
 
     def _message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         api_id = request.headers.get(API_ID_HEADER, "")
+        if not api_id:
+            self._check_gateway(request, None, api_id)
         session, connection_id = self._load_session(request)
         if session is None:
+            # Prove the caller is the gateway before saying the id is unknown, so that
+            # nobody else can probe which connection ids exist. The extra query is on
+            # this failure path only.
+            gateway = ApiGateway.objects.filter(api_id=api_id).first()
+            self._check_gateway(request, gateway, api_id)
+            self._check_gateway_agent(request, api_id)
             raise Rejection(
                 404, "Unknown connection.", f"no session has connection id {connection_id!r}"
             )
@@ -474,15 +550,14 @@ class WebSocketView(View):
             ):
                 ended = "the user's password changed since the socket opened"
             if ended:
-                from wsapp.sending import disconnect_session
-
-                disconnect_session(session)
+                self._end_login(session)
                 raise Rejection(403, "Login ended.", ended)
         request.user = user or AnonymousUser()
         self.body = self._parse_body(request)
         now = timezone.now()
+        # F(): messages of one socket can run concurrently; each must count.
         WebSocketSession.objects.filter(pk=session.pk).update(
-            request_count=session.request_count + 1, last_seen=now
+            request_count=F("request_count") + 1, last_seen=now
         )
         session.request_count += 1
         session.last_seen = now
@@ -490,7 +565,42 @@ class WebSocketView(View):
         handler_name = self.body.get(self.handler_selection_key)
         if not isinstance(handler_name, str) or handler_name not in self.handler_names():
             handler_name = "default"
-        return self._respond(self._call(getattr(self, handler_name), request, *args, **kwargs))
+        handler = getattr(self, handler_name)
+        # Encoding the answer (a dict that is not JSON) fails like the handler itself.
+        return self._guarded(
+            handler_name, lambda: self._respond(handler(request, *args, **kwargs))
+        )
+
+    def _end_login(self, session: WebSocketSession) -> None:
+        """Close the socket of a login that ended, within API Gateway's 29 s budget.
+
+        One short attempt (``aws.login_close_config``): the default client's retries
+        could outlast the integration timeout. A failure is logged, not raised; the
+        session is marked closed either way, so later messages get 410.
+        """
+        gateway = session.api_gateway
+        endpoint = gateway.management_endpoint
+        try:
+            if not endpoint:
+                raise aws.AwsConfigurationError(f"gateway {gateway.api_name!r} has no endpoint")
+            client = aws.management_client(
+                endpoint, region=gateway.region or None, config=aws.login_close_config()
+            )
+            client.delete_connection(ConnectionId=session.connection_id)
+        except ClientError as exc:
+            if aws.error_code(exc) != "GoneException":
+                logger.warning(
+                    "Could not close socket %s of an ended login: %s",
+                    session.connection_id,
+                    aws.error_message(exc),
+                )
+        except Exception as exc:  # timeouts, refused connections, no region
+            logger.warning(
+                "Could not close socket %s of an ended login: %s",
+                session.connection_id,
+                aws.error_message(exc),
+            )
+        self._mark_refused(session)
 
     def _parse_body(self, request: HttpRequest) -> dict[str, Any]:
         try:
@@ -506,23 +616,29 @@ class WebSocketView(View):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Rejection(400, "Message is not valid JSON.", str(exc)) from exc
+        except RecursionError as exc:
+            raise Rejection(
+                400, "Message JSON is nested too deeply.", "json.loads hit the recursion limit"
+            ) from exc
         if not isinstance(body, dict):
             raise Rejection(400, "Message must be a JSON object.", f"got {type(body).__name__}")
         return body
 
     def _call(self, handler, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return self._guarded(handler.__name__, lambda: handler(request, *args, **kwargs))
+
+    def _guarded(self, name: str, work: Callable[[], Any]) -> Any:
+        """Run ``work``; any exception but a Rejection is logged, mailed and becomes a 500."""
         try:
-            return handler(request, *args, **kwargs)
+            return work()
         except Rejection:
             raise
         except Exception as exc:
-            logger.exception(
-                "WebSocket handler %s.%s failed", type(self).__name__, handler.__name__
-            )
+            logger.exception("WebSocket handler %s.%s failed", type(self).__name__, name)
             if self.setting("SEND_EXCEPTION_MAIL"):
                 try:
                     mail_admins(
-                        f"WebSocket handler {type(self).__name__}.{handler.__name__} failed",
+                        f"WebSocket handler {type(self).__name__}.{name} failed",
                         traceback.format_exc(),
                     )
                 except Exception:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.urls import path
+from django.views.generic.base import ContextMixin
 
 from wsapp.views import WebSocketTokenView, WebSocketView
 
@@ -27,6 +28,18 @@ class EchoView(WebSocketView):
     def reply(self, request, *args, **kwargs):
         return HttpResponse("plain", content_type="text/plain")
 
+    def unencodable(self, request, *args, **kwargs):
+        return {"tags": {"a", "b"}}  # a set: not JSON
+
+    # HTTP verbs defined on a subclass must still never answer a message.
+    def get(self, request, *args, **kwargs):
+        CALLS.append(("get", self.body))
+        return {"handled_by": "get"}
+
+    def post(self, request, *args, **kwargs):
+        CALLS.append(("post", self.body))
+        return {"handled_by": "post"}
+
     def _private(self, request, *args, **kwargs):
         CALLS.append(("_private", self.body))
 
@@ -42,7 +55,18 @@ class EchoView(WebSocketView):
 
 
 class WhitelistView(EchoView):
-    ALLOWED_HANDLERS = {"default", "echo", "dispatch", "_private", "setup"}
+    ALLOWED_HANDLERS = {"default", "echo", "dispatch", "_private", "setup", "get", "post"}
+
+
+class AuditMixin:
+    """A mixin placed before WebSocketView: its public methods are not handlers."""
+
+    def audit_label(self):
+        return "audit"
+
+
+class MixedView(AuditMixin, ContextMixin, EchoView):
+    pass
 
 
 class AnyPermView(EchoView):
@@ -71,6 +95,11 @@ class RefusingView(NoTokenView):
         return HttpResponse("no thanks", status=403)
 
 
+class CrashingConnectView(NoTokenView):
+    def connect(self, request, *args, **kwargs):
+        raise RuntimeError("connect hook exploded")
+
+
 urlpatterns = [
     path("ws/<slug:route>", EchoView.as_view(), name="echo_ws"),
     path("debug-ws/<slug:route>", EchoView.as_view(debug=True)),
@@ -81,6 +110,8 @@ urlpatterns = [
     path("keyed-ws/<slug:route>", KeyedView.as_view()),
     path("strict-ws/<slug:route>", StrictRateView.as_view()),
     path("refuse-ws/<slug:route>", RefusingView.as_view()),
+    path("crash-ws/<slug:route>", CrashingConnectView.as_view()),
+    path("mixed-ws/<slug:route>", MixedView.as_view()),
     path("badroute-ws/<slug:name>", EchoView.as_view()),
     path("ws-token/", WebSocketTokenView.as_view(), name="ws_token"),
 ]
