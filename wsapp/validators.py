@@ -27,6 +27,30 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def hostname_error(host: str) -> str | None:
+    """Why ``host`` (as ``urlsplit`` returns it, without brackets) is no host name, or None.
+
+    An IP address, or dot-separated labels of letters, digits and inner '-' (at most 63
+    characters each, 253 in all). Internationalised names must be given in their
+    ASCII ('xn--') form, which is what API Gateway is given.
+    """
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not all(HOST_LABEL_RE.match(label) for label in name.split(".")):
+        return (
+            f"{host!r} is not a valid host name: use letters, digits, '-' and '.' only "
+            "(internationalised names in their 'xn--' form), or an IP address."
+        )
+    return None
+
+
 def channel_name_error(name: object) -> str | None:
     """Return why ``name`` is not a valid channel name, or None when it is."""
     if not isinstance(name, str) or name == "":
@@ -85,12 +109,25 @@ def normalise_endpoint(value: str, *, field: str = "URL") -> str:
     value = (value or "").strip()
     if not value:
         raise ValidationError(f"{field} is required.", code="required")
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+        # Reading the port is what checks it (a non-number or one above 65535 raises).
+        parts.port  # noqa: B018
+    except ValueError as exc:
+        raise ValidationError(
+            f"{field} {value!r} is not a valid URL ({exc}). Use a full URL such as "
+            "https://www.example.com/ws/.",
+            code="invalid_url",
+        ) from exc
+    if parts.scheme not in {"http", "https"} or not hostname:
         raise ValidationError(
             f"{field} must be a full URL such as https://www.example.com/ws/, not {value!r}.",
             code="invalid_url",
         )
+    host_error = hostname_error(hostname)
+    if host_error:
+        raise ValidationError(f"{field}: {host_error}", code="invalid_host")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ValidationError(
             f"{field} must use https. API Gateway may only call plain http on a loopback "
