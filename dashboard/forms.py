@@ -298,7 +298,9 @@ class CleanupForm(BaseDialogForm):
         label="Tokens older than (seconds)",
         min_value=1,
         max_value=cleanup.MAX_TOKEN_AGE,
-        initial=cleanup.DEFAULT_TOKEN_AGE,
+        initial=cleanup.CONSOLE_TOKEN_AGE,
+        help_text="A day by default: the Overview counts tokens issued and used in the "
+        "last 24 hours from the rows kept.",
         widget=UnfoldAdminIntegerFieldWidget(),
     )
     rate_limits = forms.BooleanField(
@@ -309,6 +311,19 @@ class CleanupForm(BaseDialogForm):
         min_value=1,
         max_value=cleanup.MAX_RATE_LIMIT_AGE,
         initial=cleanup.DEFAULT_RATE_LIMIT_AGE,
+        widget=UnfoldAdminIntegerFieldWidget(),
+    )
+    traffic_counters = forms.BooleanField(
+        label="Old traffic counters", required=False, initial=True, widget=_switch()
+    )
+    traffic_age = forms.IntegerField(
+        label="Traffic counters older than (days)",
+        required=False,
+        min_value=2,
+        max_value=cleanup.MAX_RATE_LIMIT_AGE,
+        initial=cleanup.DEFAULT_TRAFFIC_AGE,
+        help_text="Per-minute connects and messages; the Overview reads the last 24 hours. "
+        f"Empty: {cleanup.DEFAULT_TRAFFIC_AGE} days.",
         widget=UnfoldAdminIntegerFieldWidget(),
     )
 
@@ -340,6 +355,9 @@ class CleanupForm(BaseDialogForm):
             stale_hours=data["stale_hours"] if data.get("stale_sessions") else None,
             token_age=data["token_age"] if data.get("tokens") else None,
             rate_limit_age=data["rate_limit_age"] if data.get("rate_limits") else None,
+            traffic_age=(data.get("traffic_age") or cleanup.DEFAULT_TRAFFIC_AGE)
+            if data.get("traffic_counters")
+            else None,
         )
 
     @classmethod

@@ -11,11 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from wsapp import cleanup
+from wsapp import cleanup, traffic
 from wsapp.models import (
     ApiGateway,
     CleanupRun,
     ConnectionRateLimit,
+    TrafficCounter,
     WebSocketSession,
     WebSocketToken,
 )
@@ -137,6 +138,26 @@ def test_old_tokens_are_deleted_used_or_not(user):
         "fresh-0",
         "fresh-1",
     ]
+
+
+def test_old_traffic_counters_are_deleted(gateway):
+    TrafficCounter.objects.create(
+        api_gateway=gateway, bucket=traffic.minute_of(ago(days=9)), messages=5
+    )
+    kept = TrafficCounter.objects.create(
+        api_gateway=gateway, bucket=traffic.minute_of(ago(days=1)), messages=3
+    )
+    run = cleanup.run_cleanup(traffic_age=cleanup.DEFAULT_TRAFFIC_AGE, source="test")
+    assert run.counts == {"traffic_counters": 1}
+    assert list(TrafficCounter.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+def test_tokens_command_keeps_the_300_second_example_working(user):
+    add_tokens(user, 1, prefix="old", created_at=ago(seconds=400))
+    add_tokens(user, 1, prefix="fresh", created_at=ago(seconds=10))
+    out, _ = run_command("cleanupWebSocketTokens", "--token-age=300")
+    assert "Deleted 1 token." in out
+    assert list(WebSocketToken.objects.values_list("token_hash", flat=True)) == ["fresh-0"]
 
 
 def test_old_rate_limit_records_are_deleted():

@@ -29,7 +29,7 @@ from tests.helpers.console import (  # noqa: F401  (fixtures)
     snapshot,
     staff_client,
 )
-from wsapp.models import ApiGateway, CleanupRun, WebSocketSession
+from wsapp.models import ApiGateway, CleanupRun, WebSocketSession, WebSocketToken
 
 LIST = "/admin/wsapp/cleanuprun/"
 RUN = "/admin/wsapp/cleanuprun/run/"
@@ -83,7 +83,17 @@ def test_counts_show_what_each_cleanup_would_delete(operator_client, leftovers):
         "stale_sessions": "2",
         "tokens": "0",
         "rate_limits": "0",
+        "traffic_counters": "0",
     }
+
+
+def test_console_default_keeps_a_day_of_tokens(operator_client, operator):
+    # The Overview counts tokens issued and used in the last 24 hours from these rows.
+    for name, age in (("hour", timedelta(hours=2)), ("old", timedelta(hours=25))):
+        WebSocketToken.objects.create(
+            token_hash=name, user=operator, created_at=timezone.now() - age
+        )
+    assert planned(operator_client.get(COUNTS).content)["tokens"] == "1"
 
 
 def test_page_loads_the_counts_after_itself(operator_client, leftovers):
@@ -182,6 +192,18 @@ def test_only_one_run_at_a_time(operator_client, operator, leftovers):
     ]
     assert CleanupRun.objects.count() == 1
     assert WebSocketSession.objects.count() == 11
+
+
+def test_a_refused_run_is_recorded_in_the_history(operator_client, operator, leftovers):
+    running = CleanupRun.objects.create(source="clearWebSocketSessions", total=10)
+    dialog_post(operator_client, RUN, {"disconnected_sessions": "on", **_ages()})
+    entry = LogEntry.objects.get()
+    assert entry.user == operator
+    assert entry.object_id == str(running.pk)
+    assert entry.change_message == (
+        "Cleanup run: failed. refused: A cleanup run is already in progress; wait for it "
+        "to finish."
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,13 +1,16 @@
 """Deleting what WebSocket traffic leaves behind.
 
-Four cleanups, each as a queryset, a ``count_*`` and a ``delete_*`` function:
+Five cleanups, each as a queryset (the first four also as a ``count_*`` and a
+``delete_*`` function):
 
 * disconnected sessions (``connected=False``);
 * stale sessions: still marked connected but opened more than ``stale_hours`` ago.
   API Gateway ends every connection after 2 hours, so such a row missed its
   ``$disconnect`` event;
 * tokens created more than ``token_age`` seconds ago, used or not;
-* rate-limit records whose ``last_attempt`` is more than ``rate_limit_age`` days old.
+* rate-limit records whose ``last_attempt`` is more than ``rate_limit_age`` days old;
+* traffic counters (``TrafficCounter``, the Overview's per-minute connects and
+  messages) of minutes more than ``traffic_age`` days ago.
 
 Deletes run in batches (a batch of primary keys, then a delete by primary key,
 each batch in its own short transaction), so memory stays flat and locks stay
@@ -30,7 +33,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from wsapp import conf
-from wsapp.models import CleanupRun, ConnectionRateLimit, WebSocketSession, WebSocketToken
+from wsapp.models import (
+    CleanupRun,
+    ConnectionRateLimit,
+    TrafficCounter,
+    WebSocketSession,
+    WebSocketToken,
+)
 
 logger = logging.getLogger("wsapp")
 
@@ -39,6 +48,12 @@ DEFAULT_BATCH_SIZE = 1000
 # parameter limit and each transaction short.
 MAX_BATCH_SIZE = 10_000
 DEFAULT_TOKEN_AGE = 300  # seconds
+#: The console's default: a day of tokens, so that the Overview's "issued and used in
+#: the last 24 hours" counts them all.
+CONSOLE_TOKEN_AGE = 24 * 60 * 60  # seconds
+#: Traffic counters older than this go: the Overview reads 24 hours; a week more
+#: is kept for a look back.
+DEFAULT_TRAFFIC_AGE = 8  # days
 DEFAULT_RATE_LIMIT_AGE = 7  # days
 #: API Gateway closes every connection after this long.
 CONNECTION_LIFETIME_HOURS = 2
@@ -55,6 +70,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "stale_sessions": ("stale session", "stale sessions"),
     "tokens": ("token", "tokens"),
     "rate_limits": ("rate-limit record", "rate-limit records"),
+    "traffic_counters": ("traffic counter", "traffic counters"),
 }
 
 #: Called after each batch with the number of rows that batch deleted.
@@ -97,6 +113,10 @@ def check_token_age(value: object, *, name: str = "token_age") -> None:
 
 
 def check_rate_limit_age(value: object, *, name: str = "rate_limit_age") -> None:
+    check_age(value, name=name, unit="days", maximum=MAX_RATE_LIMIT_AGE)
+
+
+def check_traffic_age(value: object, *, name: str = "traffic_age") -> None:
     check_age(value, name=name, unit="days", maximum=MAX_RATE_LIMIT_AGE)
 
 
@@ -146,6 +166,15 @@ def old_rate_limits(
     check_rate_limit_age(rate_limit_age)
     cutoff = (now or timezone.now()) - timedelta(days=rate_limit_age)
     return ConnectionRateLimit.objects.filter(last_attempt__lt=cutoff)
+
+
+def old_traffic_counters(
+    traffic_age: float, *, now: datetime | None = None
+) -> models.QuerySet[TrafficCounter]:
+    """Per-minute traffic counters of minutes more than ``traffic_age`` days ago."""
+    check_traffic_age(traffic_age)
+    cutoff = (now or timezone.now()) - timedelta(days=traffic_age)
+    return TrafficCounter.objects.filter(bucket__lt=cutoff)
 
 
 # --- Batched deletion -------------------------------------------------------------
@@ -291,6 +320,7 @@ class CleanupOptions:
     stale_hours: float | None = None
     token_age: float | None = None
     rate_limit_age: float | None = None
+    traffic_age: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
 
     def __post_init__(self) -> None:
@@ -302,6 +332,8 @@ class CleanupOptions:
             check_token_age(self.token_age)
         if self.rate_limit_age is not None:
             check_rate_limit_age(self.rate_limit_age)
+        if self.traffic_age is not None:
+            check_traffic_age(self.traffic_age)
         check_batch_size(self.batch_size)
         if not self.querysets():
             raise ValueError("Choose at least one cleanup to run.")
@@ -318,6 +350,8 @@ class CleanupOptions:
             selected["tokens"] = old_tokens(self.token_age, now=now)
         if self.rate_limit_age is not None:
             selected["rate_limits"] = old_rate_limits(self.rate_limit_age, now=now)
+        if self.traffic_age is not None:
+            selected["traffic_counters"] = old_traffic_counters(self.traffic_age, now=now)
         return selected
 
 

@@ -438,3 +438,31 @@ class CleanupRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class TrafficCounter(models.Model):
+    """Connects and messages of one gateway in one minute.
+
+    Written through ``wsapp.traffic`` (an in-process buffer flushed every few
+    seconds), so a message costs no query of its own; read by the Overview for
+    exact counts over the last hour and day. The cleanup deletes old minutes.
+    """
+
+    api_gateway = models.ForeignKey(
+        ApiGateway, on_delete=models.CASCADE, related_name="traffic_counters"
+    )
+    bucket = models.DateTimeField(help_text="Start of the minute counted (UTC).")
+    connects = models.PositiveBigIntegerField(default=0)
+    messages = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_gateway", "bucket"], name="wsapp_traffic_gateway_bucket"
+            ),
+        ]
+        # The Overview sums a range of minutes across every gateway.
+        indexes = [models.Index(fields=["bucket"], name="wsapp_traffic_bucket")]
+
+    def __str__(self) -> str:
+        return f"gateway {self.api_gateway_id} @ {self.bucket:%Y-%m-%d %H:%M}"

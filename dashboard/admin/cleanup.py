@@ -294,6 +294,13 @@ class CleanupRunAdmin(ConsoleModelAdmin):
         try:
             run = start_console_cleanup(options, request.user)
         except CleanupBusy as exc:
+            # A refusal is an outcome too: the history shows who tried, and why not.
+            running = active_run()
+            text = outcome_message("Cleanup run", False, f"refused: {exc}")
+            if running is not None:
+                record(request.user.pk, running, text)
+            else:
+                record(request.user.pk, None, text, model=CleanupRun, object_repr="cleanup")
             notify(request, False, str(exc))
             return back_to(request, back)
         notify(request, True, f"Cleanup started: {run.total:,} rows to delete.")

@@ -1,0 +1,117 @@
+"""Per-minute connect and message counters, buffered in the process.
+
+The message view is the hot path (at most 2 queries before the handler), so a
+message does not write its counter row itself. ``count`` adds to a buffer in
+this process; the request that finds the buffer older than ``FLUSH_SECONDS``
+writes it out after its handler ran, one UPDATE (or INSERT) per gateway and
+minute. Most messages therefore cost no query at all, and a busy site writes a
+few rows every few seconds per worker process.
+
+The price: counts still in a buffer are lost when a worker process dies, or
+when it goes quiet and is stopped before another request arrives, so the
+figures can miss up to ``FLUSH_SECONDS`` of one process's traffic. They are for
+the Overview, not for billing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+logger = logging.getLogger("wsapp")
+
+#: Longest time counts wait in the buffer before a request writes them out.
+FLUSH_SECONDS = 5.0
+
+_lock = threading.Lock()
+# (gateway id, minute) -> [connects, messages]
+_buffer: defaultdict[tuple[int, datetime], list[int]] = defaultdict(lambda: [0, 0])
+# time.monotonic() of the oldest count in the buffer; None when it is empty.
+_oldest: float | None = None
+
+
+def minute_of(moment: datetime) -> datetime:
+    """The start of the minute ``moment`` falls in: the counter row it belongs to."""
+    return moment.replace(second=0, microsecond=0)
+
+
+def count(gateway_id: int | None, *, connects: int = 0, messages: int = 0) -> None:
+    """Count connects and messages of a gateway now; write the buffer out if it is due.
+
+    Call it after the response is built, so a flush never delays a handler. It
+    never raises: a failed write is logged and its counts dropped.
+    """
+    global _oldest
+    if gateway_id is None:
+        return
+    key = (gateway_id, minute_of(timezone.now()))
+    with _lock:
+        row = _buffer[key]
+        row[0] += connects
+        row[1] += messages
+        if _oldest is None:
+            _oldest = time.monotonic()
+        due = time.monotonic() - _oldest >= FLUSH_SECONDS
+    if due:
+        flush()
+
+
+def pending() -> dict[tuple[int, datetime], tuple[int, int]]:
+    """What the buffer holds now: (gateway id, minute) -> (connects, messages)."""
+    with _lock:
+        return {key: (row[0], row[1]) for key, row in _buffer.items()}
+
+
+def flush() -> int:
+    """Write every buffered count to ``TrafficCounter``; return the rows written.
+
+    Each (gateway, minute) is an UPDATE adding to the row, or an INSERT when the
+    minute has no row yet; two processes inserting the same minute at once are
+    resolved by the unique constraint and a second UPDATE.
+    """
+    global _oldest
+    with _lock:
+        items = [(key, tuple(row)) for key, row in _buffer.items() if any(row)]
+        _buffer.clear()
+        _oldest = None
+    written = 0
+    for (gateway_id, bucket), (connects, messages) in items:
+        try:
+            _add(gateway_id, bucket, connects, messages)
+            written += 1
+        except DatabaseError:
+            logger.exception(
+                "Could not write traffic counts for gateway %s at %s; dropped %s connects "
+                "and %s messages",
+                gateway_id,
+                bucket,
+                connects,
+                messages,
+            )
+    return written
+
+
+def _add(gateway_id: int, bucket: datetime, connects: int, messages: int) -> None:
+    from wsapp.models import TrafficCounter
+
+    rows = TrafficCounter.objects.filter(api_gateway_id=gateway_id, bucket=bucket)
+    # Its own (sub)transaction: a failed write must not break the request's.
+    with transaction.atomic():
+        if rows.update(connects=F("connects") + connects, messages=F("messages") + messages):
+            return
+        try:
+            with transaction.atomic():
+                TrafficCounter.objects.create(
+                    api_gateway_id=gateway_id, bucket=bucket, connects=connects, messages=messages
+                )
+        except IntegrityError:
+            # Another process inserted this minute first (or the gateway was just
+            # deleted, and the UPDATE below then changes nothing).
+            rows.update(connects=F("connects") + connects, messages=F("messages") + messages)
