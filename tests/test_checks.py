@@ -239,6 +239,20 @@ def test_w002_w003_look_at_every_site_host():
     assert all("www.example.org" in m.msg for m in messages)
 
 
+@pytest.mark.django_db
+def test_w002_leaves_out_single_label_and_loopback_hosts():
+    ApiGateway.objects.create(
+        api_name="g",
+        target_base_endpoint="https://www.example.com/ws/",
+        domain_name="ws.example.com",
+        api_endpoint="wss://ws.example.com",
+    )
+    # Internal names answer probes; no cookie domain can cover them and ws.example.com.
+    hosts = ["www.example.com", "web", "testserver", "127.0.0.1", "localhost"]
+    with override_settings(**{**CROSS, "ALLOWED_HOSTS": hosts}):
+        assert checks.check_gateway_domains(databases=["default"]) == []
+
+
 def execute_api_gateway(domain: str = "") -> ApiGateway:
     return ApiGateway.objects.create(
         api_name="g",

@@ -40,7 +40,7 @@ from tests.helpers.health import (  # noqa: F401  (fixtures)
     set_faults,
     stuck_resolver,
 )
-from tests.helpers.moto import pending_certificate
+from tests.helpers.moto import issued_certificate, pending_certificate
 from tests.helpers.provisioning import (
     NO_WAIT,
     REGION,
@@ -88,12 +88,14 @@ PASS_EVIDENCE = {
     "wsapp.H102": "Stage test serves deployment",
     "wsapp.H103": "4 routes and 4 integrations match the record",
     "wsapp.H104": "1 additional route(s), all deployed",
-    "wsapp.H111": "echo → http://localhost/ws/echo",
-    "wsapp.H112": "Target base endpoint: http://localhost/ws/",
+    "wsapp.H111": "/ws/echo",
+    "wsapp.H112": "Target base endpoint: http://localhost:",
+    "wsapp.H113": "/ws/connect without gateway headers: 400 Request did not come through",
+    "wsapp.H114": "echo → HealthTestView.echo()",
     "wsapp.H201": f"ISSUED for {DOMAIN}",
     "wsapp.H202": f"{DOMAIN} exists in {REGION}",
     "wsapp.H203": f"{DOMAIN} is mapped to stage test",
-    "wsapp.H204": f"{DOMAIN} → {GATEWAY_ADDRESS}",
+    "wsapp.H204": f"(addresses {GATEWAY_ADDRESS})",
     "wsapp.H301": "reachable (GetConnection answered 410 Gone",
     "wsapp.H401": "0 disconnected session row(s)",
     "wsapp.H402": "0 session(s) marked connected for more than 2 hours",
@@ -101,7 +103,7 @@ PASS_EVIDENCE = {
     "wsapp.H404": "0 rate-limit record(s) older than 7 days",
     "wsapp.H405": "Last cleanup: clearWebSocketSessions at",
     "wsapp.H501": "0 rejected attempt(s) in the last hour",
-    "wsapp.H502": "No user asked for more than",
+    "wsapp.H502": "no user or address made more than",
 }
 
 
@@ -241,6 +243,59 @@ def test_changed_selection_expression_fails_h103(db, health_stack, provision):
     assert_fails(item, "Route selection expression is '$request.body.type'")
 
 
+def connect_integration(client, api_id: str) -> dict:
+    route = next(
+        r for r in client.get_routes(ApiId=api_id)["Items"] if r["RouteKey"] == "$connect"
+    )
+    integration_id = route["Target"].removeprefix("integrations/")
+    return client.get_integration(ApiId=api_id, IntegrationId=integration_id)
+
+
+def test_integration_uri_edited_in_aws_fails_h103(db, health_stack, provision):
+    gateway = provision(routes={})
+    client = health_stack.apigw()
+    integration = connect_integration(client, gateway.api_id)
+    client.update_integration(
+        ApiId=gateway.api_id,
+        IntegrationId=integration["IntegrationId"],
+        IntegrationUri="http://localhost/elsewhere/connect",
+    )
+    item = by_id(gateway_results(gateway), "wsapp.H103")
+    assert_fails(
+        item,
+        "Route $connect: integration URL is 'http://localhost/elsewhere/connect', record says "
+        "'http://localhost/ws/connect'.",
+    )
+    assert "Sync" in item.fix
+
+
+@pytest.mark.parametrize(
+    ("removed", "message"),
+    [
+        (
+            "integration.request.header.X-Gateway-Secret",
+            "Route $connect: the X-Gateway-Secret header does not carry the current secret",
+        ),
+        (
+            "integration.request.header.connectionId",
+            "Route $connect: the connectionId header is not mapped to context.connectionId.",
+        ),
+    ],
+)
+def test_mapping_removed_in_aws_fails_h103(db, health_stack, provision, removed, message):
+    gateway = provision(routes={})
+    client = health_stack.apigw()
+    integration = connect_integration(client, gateway.api_id)
+    parameters = dict(integration["RequestParameters"])
+    del parameters[removed]
+    client.update_integration(
+        ApiId=gateway.api_id,
+        IntegrationId=integration["IntegrationId"],
+        RequestParameters=parameters,
+    )
+    assert_fails(by_id(gateway_results(gateway), "wsapp.H103"), message)
+
+
 def test_route_saved_but_not_synced_fails_h104(db, provision):
     gateway = provision()
     ApiGatewayAdditionalRoute.objects.create(
@@ -303,6 +358,89 @@ def test_additional_route_to_a_wrong_url_fails_h111(db):
     assert "$connect → http://localhost/ws/connect" in evidence(item)
 
 
+def test_django_answering_at_the_target_passes_h113(transactional_db, live_server):
+    item = health.check_reachable("g", f"{live_server.url}/ws/connect")
+    assert item.status == Status.PASS, item.evidence
+    assert "without gateway headers: 400 Request did not come through API Gateway." in (
+        evidence(item)
+    )
+
+
+def test_nothing_listening_at_the_target_fails_h113(refusing_url):
+    item = health.check_reachable("g", f"{refusing_url}/ws/connect")
+    assert_fails(item, f"POST {refusing_url}/ws/connect: no answer (")
+    assert "reachable from the internet over https" in item.fix
+
+
+def test_target_path_without_a_view_fails_h113(transactional_db, live_server):
+    item = health.check_reachable("g", f"{live_server.url}/nowhere/connect")
+    assert_fails(item, ": 404", "no URL pattern answers there")
+
+
+def test_target_that_never_answers_fails_h113(blackhole):
+    item = health.check_reachable("g", f"{blackhole}/ws/connect", timeout=0.5)
+    assert_fails(item, "no answer (")
+
+
+def test_gateway_run_probes_the_target_h113(db, refusing_url):
+    gateway = ApiGateway.objects.create(
+        api_name="probe", target_base_endpoint=f"{refusing_url}/ws/"
+    )
+    assert_fails(by_id(gateway_results(gateway), "wsapp.H113"), f"POST {refusing_url}/ws/connect")
+
+
+def route_gateway(route_key: str, url: str = "http://localhost/ws/", **fields) -> ApiGateway:
+    gateway = ApiGateway.objects.create(
+        api_name="handlers", target_base_endpoint="http://localhost/ws/", **fields
+    )
+    ApiGatewayAdditionalRoute.objects.create(
+        api_gateway=gateway, name=route_key.title(), route_key=route_key, integration_url=url
+    )
+    return ApiGateway.objects.prefetch_related("additional_routes").get(pk=gateway.pk)
+
+
+def test_route_with_a_handler_passes_h114(db):
+    item = health.check_route_handlers(route_gateway("echo", "http://localhost/ws/echo"))
+    assert item.status == Status.PASS, item.evidence
+    assert evidence(item) == "echo → HealthTestView.echo()"
+
+
+def test_route_without_a_handler_fails_h114(db):
+    item = health.check_route_handlers(route_gateway("shout", "http://localhost/ws/shout"))
+    assert_fails(
+        item,
+        "shout: HealthTestView has no handler 'shout' it will dispatch to, so messages go to "
+        "default()",
+    )
+    assert "ALLOWED_HANDLERS" in item.fix
+
+
+def test_route_to_a_handler_outside_allowed_handlers_fails_h114(db, settings):
+    from tests.helpers.health_urls import MisroutedUrls
+
+    settings.ROOT_URLCONF = MisroutedUrls
+    item = health.check_route_handlers(route_gateway("echo", "http://localhost/strict/echo"))
+    assert_fails(item, "echo: StrictHandlersView has no handler 'echo'")
+
+
+def test_route_key_named_like_a_view_internal_fails_h114(db):
+    # "dispatch" is a method, but never one a message may select.
+    item = health.check_route_handlers(route_gateway("dispatch", "http://localhost/ws/dispatch"))
+    assert_fails(item, "dispatch: HealthTestView has no handler 'dispatch'")
+
+
+def test_selection_expression_other_than_the_views_key_fails_h114(db):
+    gateway = route_gateway(
+        "echo", "http://localhost/ws/echo", route_selection_expression="$request.body.type"
+    )
+    item = health.check_route_handlers(gateway)
+    assert_fails(
+        item,
+        "echo: the gateway selects routes with '$request.body.type' but HealthTestView picks "
+        "handlers with '$request.body.action'",
+    )
+
+
 def test_plain_http_endpoint_without_slash_fails_h112(db):
     gateway = ApiGateway.objects.create(
         api_name="insecure", target_base_endpoint="https://www.example.com/ws/"
@@ -331,6 +469,48 @@ def test_pending_certificate_fails_h201(db, health_stack, provision):
     assert by_id(results, "wsapp.H202").ok
 
 
+def test_certificate_not_covering_the_domain_fails_h201(db, health_stack, provision):
+    gateway = provision(routes={}, domain=True)
+    gateway.certificate_arn = issued_certificate(
+        health_stack.moto_url, "other.example.org", region=REGION
+    )
+    gateway.save()
+    item = by_id(gateway_results(gateway), "wsapp.H201")
+    assert_fails(item, f"Certificate {gateway.certificate_arn} does not cover {DOMAIN}")
+
+
+def test_certificate_attached_in_aws_differs_from_the_record_fails_h201(
+    db, health_stack, provision
+):
+    gateway = provision(routes={}, domain=True)
+    attached = gateway.certificate_arn
+    # Another valid certificate for the domain is recorded; AWS still serves the first.
+    gateway.certificate_arn = issued_certificate(health_stack.moto_url, DOMAIN, region=REGION)
+    gateway.save()
+    item = by_id(gateway_results(gateway), "wsapp.H201")
+    assert_fails(
+        item,
+        f"{DOMAIN} in AWS uses the certificate {attached}",
+        f"The gateway records {gateway.certificate_arn}",
+    )
+    assert "Attach the recorded certificate" in item.fix
+
+
+def test_recorded_dns_target_out_of_date_warns_h202(db, health_stack, provision):
+    gateway = provision(routes={}, domain=True)
+    actual = gateway.api_gateway_domain_name
+    gateway.api_gateway_domain_name = "d-old.execute-api.us-east-1.amazonaws.com"
+    gateway.save()
+    item = by_id(gateway_results(gateway), "wsapp.H202")
+    assert_fails(
+        item,
+        f"(target {actual})",
+        "The record says d-old.execute-api.us-east-1.amazonaws.com",
+        status=Status.WARN,
+    )
+    assert "refresh the recorded DNS target" in item.fix
+
+
 def test_domain_missing_in_the_region_fails_h202(db, health_stack, provision):
     gateway = provision(routes={}, domain=True)
     client = health_stack.apigw()
@@ -347,6 +527,25 @@ def test_unmapped_domain_fails_h203(db, health_stack, provision):
     results = gateway_results(gateway)
     assert_fails(by_id(results, "wsapp.H203"), f"The mapping of {DOMAIN} is gone")
     assert by_id(results, "wsapp.H202").ok
+
+
+def test_domain_mapped_to_another_stage_fails_h203(db, health_stack, provision):
+    gateway = provision(routes={}, domain=True)
+    client = health_stack.apigw()
+    deployment = client.create_deployment(ApiId=gateway.api_id)
+    client.create_stage(
+        ApiId=gateway.api_id, StageName="other", DeploymentId=deployment["DeploymentId"]
+    )
+    client.update_api_mapping(
+        ApiId=gateway.api_id,
+        ApiMappingId=gateway.api_mapping_id,
+        DomainName=DOMAIN,
+        Stage="other",
+    )
+    item = by_id(gateway_results(gateway), "wsapp.H203")
+    assert_fails(
+        item, f"{DOMAIN} maps to stage other of API {gateway.api_id}, record says stage test."
+    )
 
 
 def test_domain_never_mapped_fails_h203(db, health_stack, provision):
@@ -368,6 +567,37 @@ def test_dns_pointing_elsewhere_fails_h204(db, health_stack, provision):
     )
     target = gateway.api_gateway_domain_name
     assert item.fix == f"Point {DOMAIN} at {target} (CNAME, or a Route 53 alias record)."
+
+
+def test_dns_cname_to_the_gateway_passes_h204(db, health_stack, provision):
+    gateway = provision(routes={}, domain=True)
+    health_stack.dns.cname(DOMAIN, gateway.api_gateway_domain_name.upper() + ".")
+    item = by_id(gateway_results(gateway), "wsapp.H204")
+    assert item.status == Status.PASS, item.evidence
+    assert f"{DOMAIN} → {gateway.api_gateway_domain_name}" in evidence(item)
+
+
+def test_dns_cname_to_another_gateway_sharing_addresses_fails_h204(db, health_stack, provision):
+    gateway = provision(routes={}, domain=True)
+    other = "d-other.execute-api.us-east-1.amazonaws.com"
+    # Regional API Gateway domains share AWS's address pools.
+    health_stack.dns.external[other] = {GATEWAY_ADDRESS}
+    health_stack.dns.cname(DOMAIN, other)
+    item = by_id(gateway_results(gateway), "wsapp.H204")
+    assert_fails(item, f"{DOMAIN} → {other} ({GATEWAY_ADDRESS}), not")
+    assert item.fix.startswith(f"Point {DOMAIN} at {gateway.api_gateway_domain_name}")
+
+
+def test_dns_without_names_falls_back_to_addresses_and_warns_h204(db, health_stack, provision):
+    gateway = provision(routes={}, domain=True)
+    health_stack.dns.names = False  # like getaddrinfo for an alias record
+    item = by_id(gateway_results(gateway), "wsapp.H204")
+    assert_fails(
+        item,
+        f"{DOMAIN} → {GATEWAY_ADDRESS}; {gateway.api_gateway_domain_name} → {GATEWAY_ADDRESS}",
+        "so only addresses were compared",
+        status=Status.WARN,
+    )
 
 
 def test_dns_name_that_does_not_resolve_fails_h204(db, health_stack, provision):
@@ -440,22 +670,23 @@ def gateway_row(db) -> ApiGateway:
     return ApiGateway.objects.create(api_name="rows", target_base_endpoint="http://localhost/ws/")
 
 
+def make_sessions(gateway: ApiGateway, count: int, **fields) -> None:
+    for number in range(count):
+        WebSocketSession.objects.create(
+            connection_id=f"row{number}", channel_name="c", api_gateway=gateway, **fields
+        )
+
+
 def stale_result(check_id: str):
     return by_id(health.check_stale_data(), check_id)
 
 
 def test_pile_of_disconnected_sessions_warns_h401(gateway_row, monkeypatch):
     monkeypatch.setitem(health.THRESHOLDS, "disconnected_sessions", 2)
-    for number in range(3):
-        WebSocketSession.objects.create(
-            connection_id=f"old{number}",
-            channel_name="c",
-            api_gateway=gateway_row,
-            connected=False,
-        )
+    make_sessions(gateway_row, 3, connected=False)
     assert_fails(
         stale_result("wsapp.H401"),
-        "3 disconnected session row(s) (warn above 2)",
+        "3 disconnected session row(s) (warn above 2, fail above 100000)",
         status=Status.WARN,
     )
     assert "clearWebSocketSessions" in stale_result("wsapp.H401").fix
@@ -472,7 +703,11 @@ def test_session_connected_for_more_than_two_hours_warns_h402(gateway_row):
         connection_id="fresh", channel_name="c", api_gateway=gateway_row
     )
     item = stale_result("wsapp.H402")
-    assert_fails(item, "1 session(s) marked connected for more than 2 hours", status=Status.WARN)
+    assert_fails(
+        item,
+        "1 session(s) marked connected for more than 2 hours (warn above 0, fail above 100)",
+        status=Status.WARN,
+    )
     assert "--stale-hours 2" in item.fix
 
 
@@ -483,8 +718,10 @@ def test_pile_of_expired_tokens_warns_h403(db, django_user_model, monkeypatch):
         tokens.issue_token(user, f"session-{number}")
     WebSocketToken.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=10))
     item = stale_result("wsapp.H403")
-    assert_fails(item, "3 expired token row(s) (warn above 1)", status=Status.WARN)
-    assert "cleanupWebSocketTokens" in item.fix
+    assert_fails(
+        item, "3 expired token row(s) (warn above 1, fail above 100000)", status=Status.WARN
+    )
+    assert "cleanupWebSocketTokens --token-age=86400" in item.fix
 
 
 def test_pile_of_old_rate_limit_records_warns_h404(db, monkeypatch):
@@ -494,21 +731,93 @@ def test_pile_of_old_rate_limit_records_warns_h404(db, monkeypatch):
     ConnectionRateLimit.objects.update(last_attempt=timezone.now() - timezone.timedelta(days=8))
     item = stale_result("wsapp.H404")
     assert_fails(
-        item, "2 rate-limit record(s) older than 7 days (warn above 1)", status=Status.WARN
+        item,
+        "2 rate-limit record(s) older than 7 days (warn above 1, fail above 100000)",
+        status=Status.WARN,
     )
 
 
 def test_no_cleanup_ever_warns_h405(db):
     item = stale_result("wsapp.H405")
-    assert_fails(item, "No cleanup run has been recorded.", status=Status.WARN)
+    assert_fails(
+        item,
+        "No cleanup run has been recorded.",
+        "0 row(s) wait for a cleanup",
+        status=Status.WARN,
+    )
     assert "at least daily" in item.fix
+
+
+def test_no_cleanup_ever_with_rows_to_clean_fails_h405(gateway_row):
+    WebSocketSession.objects.create(
+        connection_id="old", channel_name="c", api_gateway=gateway_row, connected=False
+    )
+    item = stale_result("wsapp.H405")
+    assert_fails(item, "No cleanup run has been recorded.", "1 row(s) wait for a cleanup")
+
+
+def test_cleanup_not_run_for_two_days_with_rows_to_clean_fails_h405(gateway_row):
+    record_cleanup_run()
+    CleanupRun.objects.update(started_at=timezone.now() - timezone.timedelta(days=2))
+    WebSocketSession.objects.create(
+        connection_id="old", channel_name="c", api_gateway=gateway_row, connected=False
+    )
+    item = stale_result("wsapp.H405")
+    assert_fails(item, "(2 d ago)", "1 row(s) wait for a cleanup")
+    assert "has not run for more than a day" in item.fix
+
+
+def test_huge_pile_of_disconnected_sessions_fails_h401(gateway_row, monkeypatch):
+    monkeypatch.setitem(health.THRESHOLDS, "disconnected_sessions", 1)
+    monkeypatch.setitem(health.THRESHOLDS, "disconnected_sessions_fail", 2)
+    make_sessions(gateway_row, 3, connected=False)
+    assert_fails(
+        stale_result("wsapp.H401"), "3 disconnected session row(s) (warn above 1, fail above 2)"
+    )
+
+
+def test_many_sessions_older_than_two_hours_fail_h402(gateway_row, monkeypatch):
+    monkeypatch.setitem(health.THRESHOLDS, "stale_sessions_fail", 1)
+    make_sessions(gateway_row, 2, created_on=timezone.now() - timezone.timedelta(hours=3))
+    assert_fails(
+        stale_result("wsapp.H402"),
+        "2 session(s) marked connected for more than 2 hours (warn above 0, fail above 1)",
+    )
+
+
+def test_huge_pile_of_expired_tokens_fails_h403(db, django_user_model, monkeypatch):
+    monkeypatch.setitem(health.THRESHOLDS, "expired_tokens", 0)
+    monkeypatch.setitem(health.THRESHOLDS, "expired_tokens_fail", 1)
+    user = django_user_model.objects.create_user("tokens")
+    for number in range(2):
+        tokens.issue_token(user, f"session-{number}")
+    WebSocketToken.objects.update(created_at=timezone.now() - timezone.timedelta(minutes=10))
+    assert_fails(stale_result("wsapp.H403"), "2 expired token row(s) (warn above 0, fail above 1)")
+
+
+def test_huge_pile_of_old_rate_limit_records_fails_h404(db, monkeypatch):
+    monkeypatch.setitem(health.THRESHOLDS, "old_rate_limit_records", 0)
+    monkeypatch.setitem(health.THRESHOLDS, "old_rate_limit_records_fail", 1)
+    for address in ("192.0.2.1", "192.0.2.2"):
+        ratelimit.hit([("connect_ip", address)], max_attempts=5, window_minutes=5)
+    ConnectionRateLimit.objects.update(last_attempt=timezone.now() - timezone.timedelta(days=8))
+    assert_fails(
+        stale_result("wsapp.H404"),
+        "2 rate-limit record(s) older than 7 days (warn above 0, fail above 1)",
+    )
 
 
 def test_cleanup_not_run_for_two_days_warns_h405(db):
     record_cleanup_run()
     CleanupRun.objects.update(started_at=timezone.now() - timezone.timedelta(days=2))
     item = stale_result("wsapp.H405")
-    assert_fails(item, "Last cleanup: clearWebSocketSessions", "(2 d ago)", status=Status.WARN)
+    assert_fails(
+        item,
+        "Last cleanup: clearWebSocketSessions",
+        "(2 d ago)",
+        "0 row(s) wait for a cleanup",
+        status=Status.WARN,
+    )
     assert "has not run for more than a day" in item.fix
 
 
@@ -562,6 +871,40 @@ def test_user_fetching_tokens_in_a_loop_warns_h502(token_spammer, monkeypatch):
         item, f"user {token_spammer.pk}: 6 token requests in the last hour", status=Status.WARN
     )
     assert "backoff" in item.fix
+
+
+def connect_attempts(scope: str, key: str, count: int) -> None:
+    for _ in range(count):
+        ratelimit.hit([(scope, key)], max_attempts=1000, window_minutes=5)
+
+
+def test_address_connecting_in_a_loop_warns_h502_with_tokens_off(db, monkeypatch):
+    monkeypatch.setitem(health.THRESHOLDS, "connects_per_key_last_hour", 3)
+    connect_attempts("connect_ip", "192.0.2.7", 4)
+    connect_attempts("connect_ip", "192.0.2.8", 3)  # at the limit: not a loop
+    item = abuse_result("wsapp.H502")
+    assert_fails(
+        item, "address 192.0.2.7: 4 connect attempts in the last hour", status=Status.WARN
+    )
+    assert "192.0.2.8" not in evidence(item)
+    assert "backoff" in item.fix
+
+
+def test_user_connecting_in_a_loop_warns_h502(db, monkeypatch):
+    monkeypatch.setitem(health.THRESHOLDS, "connects_per_key_last_hour", 3)
+    connect_attempts("connect_user", "42", 5)
+    assert_fails(
+        abuse_result("wsapp.H502"),
+        "user 42: 5 connect attempts in the last hour",
+        status=Status.WARN,
+    )
+
+
+def test_old_connect_attempts_do_not_count_for_h502(db, monkeypatch):
+    monkeypatch.setitem(health.THRESHOLDS, "connects_per_key_last_hour", 3)
+    connect_attempts("connect_ip", "192.0.2.7", 5)
+    ConnectionRateLimit.objects.update(last_attempt=timezone.now() - timezone.timedelta(hours=2))
+    assert abuse_result("wsapp.H502").ok
 
 
 def test_old_rejections_do_not_count_for_h501(token_spammer, monkeypatch):
@@ -645,13 +988,16 @@ def test_more_tasks_than_workers_all_run(db, monkeypatch):
     ]
     results = run_checks(gateways, include_site=False, timeout=TIMEOUT)
     assert sorted({r.subject for r in results}) == [f"g{n}" for n in range(5)]
-    assert len(results) == 5 * 7
+    assert len(results) == 5 * 9
 
 
-def test_network_threads_use_no_database_and_build_no_client(db, provision, monkeypatch):
+def test_network_threads_use_no_database_and_build_no_client(
+    transactional_db, live_server, provision, monkeypatch
+):
     """Pool threads neither query (no connection of their own) nor build boto3 clients
-    (botocore sessions are not thread-safe): both happen in the caller's thread."""
-    gateway = provision(domain=True)
+    (botocore sessions are not thread-safe): queries happen in the caller's thread, and
+    every client is built on the one setup thread before the pool starts."""
+    gateway = provision(endpoint=f"{live_server.url}/ws/", domain=True)
     aws.clear_cache()
     connections: list[str] = []
     clients: list[tuple[str, str]] = []
@@ -672,6 +1018,7 @@ def test_network_threads_use_no_database_and_build_no_client(db, provision, monk
         results = run_checks([fresh], timeout=TIMEOUT)
     finally:
         connection_created.disconnect(record_connection)
+    # The live server's own threads connect; the health pool must not.
     assert "wsapp-health" not in connections
     assert {service for service, _ in clients} == {
         "sts",
@@ -679,7 +1026,7 @@ def test_network_threads_use_no_database_and_build_no_client(db, provision, monk
         "acm",
         "apigatewaymanagementapi",
     }
-    assert {thread for _, thread in clients} == {threading.current_thread().name}
+    assert {thread for _, thread in clients} == {"wsapp-health-clients"}
     # The additional route was read before the threads started, and compared.
     assert by_id(results, "wsapp.H103").ok, by_id(results, "wsapp.H103").evidence
     assert all(r.ok for r in results if r.id != "wsapp.H405"), [
@@ -690,10 +1037,71 @@ def test_network_threads_use_no_database_and_build_no_client(db, provision, monk
 def test_timeout_must_be_positive(db):
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
         run_checks([], timeout=0)
+    with pytest.raises(ValueError, match="deadline must be a positive number of seconds"):
+        run_checks([], deadline=float("nan"))
+
+
+def test_overall_deadline_reports_unfinished_checks_as_timed_out(db, stuck_resolver, monkeypatch):
+    monkeypatch.setattr(health, "MAX_WORKERS", 1)
+    monkeypatch.setattr(health, "resolver", stuck_resolver)
+    gateways = []
+    for number in range(3):
+        gateway = ApiGateway.objects.create(
+            api_name=f"dns{number}",
+            target_base_endpoint="http://localhost/ws/",
+            domain_name=f"ws{number}.example.com",
+            api_gateway_domain_name="d-x.execute-api.us-east-1.amazonaws.com",
+        )
+        gateways.append(gateway)
+    started = time.monotonic()
+    results = run_checks(gateways, include_site=False, timeout=5.0, deadline=0.5)
+    elapsed = time.monotonic() - started
+    # One worker, three DNS checks stuck for their 5 s each: 15 s without the deadline.
+    assert elapsed < 4.0, f"the run took {elapsed:.1f} s"
+    dns = [r for r in results if r.id == "wsapp.H204"]
+    assert len(dns) == 3
+    assert all(r.status == Status.FAIL for r in dns)
+    texts = [evidence(r) for r in dns]
+    assert "No answer before the health run's overall deadline: it timed out" in texts
+    assert "Not run: the health run's overall deadline passed" in texts
+
+
+def test_slow_client_setup_skips_the_aws_checks_only(db, refusing_url, monkeypatch):
+    release = threading.Event()
+    real_build = health._build_clients
+
+    def slow_build(*args, **kwargs):
+        release.wait(30)  # bounded; released below
+        real_build(*args, **kwargs)
+
+    monkeypatch.setattr(health, "_build_clients", slow_build)
+    gateway = ApiGateway.objects.create(
+        api_name="slow", target_base_endpoint=f"{refusing_url}/ws/"
+    )
+    try:
+        started = time.monotonic()
+        results = run_checks([gateway], include_site=False, timeout=0.5)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert elapsed < 4.0, f"the run took {elapsed:.1f} s"
+    assert_fails(
+        by_id(results, "wsapp.H101"), "Not run: setting up the AWS clients took more than 0.5 s"
+    )
+    # Checks that need no AWS client still ran.
+    assert_fails(by_id(results, "wsapp.H113"), "no answer (")
 
 
 def test_each_check_is_named_in_the_doc_section_it_links_to():
     sections = doc_sections()
+    system = [
+        health.CheckInfo(check_id, "", anchor)
+        for check_id, anchor in health.SYSTEM_CHECK_ANCHORS.items()
+    ]
+    for info in system:
+        assert f"`{info.id}`" in sections[info.anchor], (
+            f"section #{info.anchor} does not name {info.id}"
+        )
     for info in CHECKS.values():
         named = set(re.findall(r"`(wsapp\.H\d{3})`", sections[info.anchor]))
         # A range ("`wsapp.H401`, en dash, `wsapp.H405`") names the ids in between too.

@@ -37,18 +37,22 @@ def check_gateway(*args: str) -> str:
     return out.getvalue()
 
 
-def test_healthy_gateway_passes_every_check(db, provision):
-    gateway = provision()
+def test_healthy_gateway_passes_every_check(transactional_db, live_server, provision):
+    # The live server answers the reachability probe (wsapp.H113).
+    gateway = provision(endpoint=f"{live_server.url}/ws/")
     output = check_gateway("--pk", str(gateway.pk))
     assert "PASS wsapp.H101 [health] Gateway is created in AWS" in output
     assert "PASS wsapp.H301 [health] Management API is reachable" in output
     # --pk checks the gateway only: no site checks.
     assert "wsapp.H001" not in output
-    assert output.rstrip().endswith("7 passed, 0 warned, 0 failed")
+    assert "PASS wsapp.H113 [health] Django answers at the target endpoint" in output
+    assert output.rstrip().endswith("9 passed, 0 warned, 0 failed")
 
 
-def test_failed_check_prints_evidence_fix_and_doc_and_exits_1(db, health_stack, provision):
-    gateway = provision(routes={})
+def test_failed_check_prints_evidence_fix_and_doc_and_exits_1(
+    transactional_db, live_server, health_stack, provision
+):
+    gateway = provision(endpoint=f"{live_server.url}/ws/", routes={})
     health_stack.apigw().delete_api(ApiId=gateway.api_id)
     out = StringIO()
     with pytest.raises(CommandError, match=r"4 check\(s\) failed") as raised:
@@ -59,7 +63,7 @@ def test_failed_check_prints_evidence_fix_and_doc_and_exits_1(db, health_stack, 
     assert f"API {gateway.api_id} no longer exists in AWS" in output
     assert "fix: The recorded API is gone" in output
     assert "see: docs/troubleshooting.md#connection-fails-immediately" in output
-    assert "3 passed, 0 warned, 4 failed" in output
+    assert "5 passed, 0 warned, 4 failed" in output
 
 
 def test_unknown_pk_names_the_gateways_that_exist(db):

@@ -203,11 +203,14 @@ def check_settings(app_configs=None, **kwargs) -> list:
 
 
 def _site_hosts() -> list[str]:
-    return [
-        host.lstrip(".")
-        for host in settings.ALLOWED_HOSTS
-        if host not in {"*"} and not is_loopback_host(host.lstrip("."))
-    ]
+    """The hosts in ALLOWED_HOSTS where a browser may sign in and fetch tokens.
+
+    Left out: ``*``, loopback hosts, and single-label names (``web``, ``testserver``,
+    a container's service name): those answer internal probes, and no cookie domain
+    can ever be shared between them and another host, so no setting could help.
+    """
+    hosts = (host.lstrip(".") for host in settings.ALLOWED_HOSTS if host != "*")
+    return [host for host in hosts if "." in host and not is_loopback_host(host)]
 
 
 def _covers(cookie_domain: str | None, host: str) -> bool:

@@ -18,6 +18,8 @@ import logging
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,6 +51,12 @@ DOCS = "docs/troubleshooting.md"
 MAX_CONNECTION_AGE = timedelta(hours=2)
 #: Seconds each network check may take unless the caller says otherwise.
 DEFAULT_TIMEOUT = 10.0
+#: Seconds the whole run may take, client setup included: with more tasks than
+#: workers, per-check timeouts alone would add up.
+DEFAULT_DEADLINE = 20.0
+#: Seconds the reachability probe (wsapp.H113) waits for Django: API Gateway itself
+#: gives an integration 29 s, but a healthy site answers a refusal at once.
+PROBE_TIMEOUT = 5.0
 #: Network checks running at once. AWS's control plane allows 10 requests per second
 #: (burst 40) per account, shared with everything else: stay well inside it.
 MAX_WORKERS = 8
@@ -118,6 +126,16 @@ CHECKS: dict[str, CheckInfo] = {
             "django-returns-bad-request",
         ),
         CheckInfo(
+            "wsapp.H113",
+            "Django answers at the target endpoint",
+            "connection-fails-immediately",
+        ),
+        CheckInfo(
+            "wsapp.H114",
+            "Additional routes reach a handler",
+            "custom-route-is-not-called",
+        ),
+        CheckInfo(
             "wsapp.H201",
             "Certificate is issued and covers the domain",
             "custom-domain-does-not-work",
@@ -146,16 +164,27 @@ CHECKS: dict[str, CheckInfo] = {
     ]
 }
 
-#: Thresholds; tests and operators can tighten them.
+#: Thresholds; tests and operators can tighten them. Stale data warns above the
+#: plain value and fails above the ``_fail`` one (docs/troubleshooting.md#cleanup-problems).
 THRESHOLDS = {
     "disconnected_sessions": 10_000,
+    "disconnected_sessions_fail": 100_000,
+    "stale_sessions_fail": 100,
     "expired_tokens": 10_000,
+    "expired_tokens_fail": 100_000,
     "old_rate_limit_days": 7,
     "old_rate_limit_records": 10_000,
+    "old_rate_limit_records_fail": 100_000,
     "rejections_last_hour": 100,
     "tokens_per_user_last_hour": 120,
-    "connects_per_session_last_hour": 30,
+    "connects_per_key_last_hour": 120,
 }
+
+
+def _level(count: int, warn_above: int, fail_above: int) -> Status:
+    if count > fail_above:
+        return Status.FAIL
+    return Status.WARN if count > warn_above else Status.PASS
 
 
 def result(
@@ -259,6 +288,70 @@ def check_integrations_resolve(gateway: ApiGateway) -> CheckResult:
     return result("wsapp.H111", Status.PASS, evidence, subject=gateway.api_name)
 
 
+def _view_for(url: str) -> tuple[type, dict[str, Any]] | None:
+    """The WebSocketView class ``url``'s path resolves to here, with its as_view() arguments."""
+    from wsapp.views import WebSocketView
+
+    try:
+        match = resolve(urlsplit(url).path or "/")
+    except Resolver404:
+        return None
+    view_class = getattr(match.func, "view_class", None)
+    if not (isinstance(view_class, type) and issubclass(view_class, WebSocketView)):
+        return None
+    return view_class, dict(getattr(match.func, "view_initkwargs", {}) or {})
+
+
+def check_route_handlers(gateway: ApiGateway) -> CheckResult:
+    """H114: each additional route's view has a handler for it, selected the same way.
+
+    API Gateway picks the route from the message's body key named in the route
+    selection expression; the view then picks its method from its own
+    ``handler_selection_key``. Both must name the same key, and the view must be
+    willing to dispatch to a method named like the route, or the message quietly
+    goes to ``default``.
+    """
+    routes = list(gateway.additional_routes.all())
+    if not routes:
+        return result(
+            "wsapp.H114", Status.PASS, ["No additional routes"], subject=gateway.api_name
+        )
+    expression = gateway.route_selection_expression
+    evidence, problems = [], []
+    for route in routes:
+        found = _view_for(route.integration_url)
+        if found is None:
+            problems.append(f"{route.route_key}: no WebSocketView here (see wsapp.H111)")
+            continue
+        view_class, initkwargs = found
+        key = initkwargs.get("handler_selection_key", view_class.handler_selection_key)
+        wanted = f"$request.body.{key}"
+        if expression != wanted:
+            problems.append(
+                f"{route.route_key}: the gateway selects routes with {expression!r} but "
+                f"{view_class.__name__} picks handlers with {wanted!r}"
+            )
+        # handler_names() is the view's own rule (ALLOWED_HANDLERS, forbidden names).
+        if route.route_key not in view_class.handler_names():
+            problems.append(
+                f"{route.route_key}: {view_class.__name__} has no handler "
+                f"{route.route_key!r} it will dispatch to, so messages go to default()"
+            )
+        else:
+            evidence.append(f"{route.route_key} → {view_class.__name__}.{route.route_key}()")
+    if problems:
+        return result(
+            "wsapp.H114",
+            Status.FAIL,
+            problems + evidence,
+            "Add a public method named like the route key to the view (and to "
+            "ALLOWED_HANDLERS when the view sets it), and make the gateway's route selection "
+            "expression $request.body.<the view's handler_selection_key>, then Sync.",
+            gateway.api_name,
+        )
+    return result("wsapp.H114", Status.PASS, evidence, subject=gateway.api_name)
+
+
 def check_additional_routes_deployed(gateway: ApiGateway) -> CheckResult:
     """H104: every additional route saved in Django has been synced and deployed."""
     pending = [r.route_key for r in gateway.additional_routes.all() if not r.deployed]
@@ -280,74 +373,91 @@ def check_additional_routes_deployed(gateway: ApiGateway) -> CheckResult:
 
 
 def check_stale_data() -> list[CheckResult]:
-    """H401-H405: rows the cleanup commands should be deleting, and whether they run."""
+    """H401-H405: rows the cleanup commands should be deleting, and whether they run.
+
+    Each count warns above its threshold and fails above the higher ``_fail`` one.
+    """
     now = timezone.now()
     results = []
     disconnected = WebSocketSession.objects.filter(connected=False).count()
-    limit = THRESHOLDS["disconnected_sessions"]
+    warn, fail = THRESHOLDS["disconnected_sessions"], THRESHOLDS["disconnected_sessions_fail"]
     results.append(
         result(
             "wsapp.H401",
-            Status.WARN if disconnected > limit else Status.PASS,
-            [f"{disconnected} disconnected session row(s) (warn above {limit})"],
+            _level(disconnected, warn, fail),
+            [f"{disconnected} disconnected session row(s) (warn above {warn}, fail above {fail})"],
             "Schedule `python manage.py clearWebSocketSessions` (see docs/cleanup.md).",
         )
     )
     stale = WebSocketSession.objects.filter(
         connected=True, created_on__lt=now - MAX_CONNECTION_AGE
     ).count()
+    fail = THRESHOLDS["stale_sessions_fail"]
     results.append(
         result(
             "wsapp.H402",
-            Status.WARN if stale else Status.PASS,
-            [f"{stale} session(s) marked connected for more than 2 hours"],
+            _level(stale, 0, fail),
+            [
+                f"{stale} session(s) marked connected for more than 2 hours "
+                f"(warn above 0, fail above {fail})"
+            ],
             "API Gateway closes sockets after 2 hours, so these are stale: run "
             "`python manage.py clearWebSocketSessions --stale-hours 2` regularly.",
         )
     )
     expiry = conf.get("token_expiry_seconds")
     expired = WebSocketToken.objects.filter(created_at__lt=now - timedelta(seconds=expiry)).count()
-    limit = THRESHOLDS["expired_tokens"]
+    warn, fail = THRESHOLDS["expired_tokens"], THRESHOLDS["expired_tokens_fail"]
     results.append(
         result(
             "wsapp.H403",
-            Status.WARN if expired > limit else Status.PASS,
-            [f"{expired} expired token row(s) (warn above {limit})"],
-            "Schedule `python manage.py cleanupWebSocketTokens --token-age=300`.",
+            _level(expired, warn, fail),
+            [f"{expired} expired token row(s) (warn above {warn}, fail above {fail})"],
+            "Schedule `python manage.py cleanupWebSocketTokens --token-age=86400` daily (the "
+            "console's Cleanup page uses the same 24 h default).",
         )
     )
     days = THRESHOLDS["old_rate_limit_days"]
     old = ConnectionRateLimit.objects.filter(last_attempt__lt=now - timedelta(days=days)).count()
-    limit = THRESHOLDS["old_rate_limit_records"]
+    warn, fail = THRESHOLDS["old_rate_limit_records"], THRESHOLDS["old_rate_limit_records_fail"]
     results.append(
         result(
             "wsapp.H404",
-            Status.WARN if old > limit else Status.PASS,
-            [f"{old} rate-limit record(s) older than {days} days (warn above {limit})"],
+            _level(old, warn, fail),
+            [
+                f"{old} rate-limit record(s) older than {days} days "
+                f"(warn above {warn}, fail above {fail})"
+            ],
             f"Schedule `python manage.py cleanupWebSocketTokens --rate-limit-age={days}`.",
         )
     )
+    # Without a cleanup, rows that one would delete are data nobody removes: red.
+    to_clean = disconnected + stale + expired + old
+    pending = f"{to_clean} row(s) wait for a cleanup (wsapp.H401-H404)"
     last = last_finished_run()
     if last is None:
         results.append(
             result(
                 "wsapp.H405",
-                Status.WARN,
-                ["No cleanup run has been recorded."],
+                Status.FAIL if to_clean else Status.WARN,
+                ["No cleanup run has been recorded.", pending],
                 "Run the cleanup commands from cron or a task scheduler (or the console's "
                 "Cleanup page) at least daily.",
             )
         )
     else:
         age = now - last.started_at
-        status = Status.WARN if age > timedelta(days=1) else Status.PASS
+        status = Status.PASS
+        if age > timedelta(days=1):
+            status = Status.FAIL if to_clean else Status.WARN
         results.append(
             result(
                 "wsapp.H405",
                 status,
                 [
                     f"Last cleanup: {last.source} at {last.started_at:%Y-%m-%d %H:%M} UTC "
-                    f"({_ago(age)} ago)"
+                    f"({_ago(age)} ago)",
+                    pending,
                 ],
                 "Cleanup has not run for more than a day: check the scheduled task, its "
                 "environment (DJANGO_SETTINGS_MODULE, DATABASE_URL) and its logs.",
@@ -399,14 +509,41 @@ def check_abuse() -> list[CheckResult]:
         .order_by("-total")
         .values_list("key", "total")[:3]
     )
+    # Connect attempts are counted whether or not tokens are on, so a loop that never
+    # asks for a token still shows here (as long as RATE_LIMIT_ENABLED is on).
+    connect_limit = THRESHOLDS["connects_per_key_last_hour"]
+    looping = list(
+        ConnectionRateLimit.objects.filter(
+            scope__in=[
+                ConnectionRateLimit.Scope.CONNECT_IP,
+                ConnectionRateLimit.Scope.CONNECT_USER,
+            ],
+            last_attempt__gte=hour_ago,
+        )
+        .values("scope", "key")
+        .annotate(total=Sum("attempts"))
+        .filter(total__gt=connect_limit)
+        .order_by("-total", "scope", "key")
+        .values_list("scope", "key", "total")[:3]
+    )
+    evidence = [f"user {key}: {total} token requests in the last hour" for key, total in heavy]
+    evidence += [
+        f"{'user' if scope == ConnectionRateLimit.Scope.CONNECT_USER else 'address'} {key}: "
+        f"{total} connect attempts in the last hour"
+        for scope, key, total in looping
+    ]
     results.append(
         result(
             "wsapp.H502",
-            Status.WARN if heavy else Status.PASS,
-            [f"user {key}: {total} token requests in the last hour" for key, total in heavy]
-            or [f"No user asked for more than {token_limit} tokens in the last hour"],
-            "A browser that asks for token after token is reconnecting in a loop: check its "
-            "console, and use backoff with jitter (wsapp/static/wsapp/client.js does).",
+            Status.WARN if evidence else Status.PASS,
+            evidence
+            or [
+                f"No user asked for more than {token_limit} tokens, and no user or address "
+                f"made more than {connect_limit} connect attempts, in the last hour"
+            ],
+            "A browser that connects (or asks for token after token) again and again is "
+            "reconnecting in a loop: check its console, and use backoff with jitter "
+            "(wsapp/static/wsapp/client.js does).",
         )
     )
     return results
@@ -450,20 +587,58 @@ def check_credentials(region: str) -> CheckResult:
     )
 
 
-def dns_addresses(host: str) -> set[str]:
-    """Addresses ``host`` resolves to (the system resolver; raises OSError).
+@dataclass(frozen=True)
+class Resolution:
+    """What a DNS lookup found: the addresses, and the names it went through.
 
-    ``getaddrinfo`` takes no timeout: the check's own timeout bounds the wait.
+    ``names`` holds the CNAME or alias targets (or the canonical name) when the
+    resolver can tell; it never holds the name that was asked for.
     """
-    return {info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)}
+
+    addresses: frozenset[str]
+    names: tuple[str, ...] = ()
 
 
-#: The resolver the DNS check uses; replaceable for tests and air-gapped sites.
-resolver: Callable[[str], set[str]] = dns_addresses
+def _dns_name(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+def dns_lookup(host: str) -> Resolution:
+    """Resolve ``host`` with the system resolver (raises OSError).
+
+    ``getaddrinfo`` reports the canonical name, the end of a CNAME chain; a Route 53
+    alias has none, so for it only the addresses are known. It takes no timeout:
+    the check's own timeout bounds the wait.
+    """
+    infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP, flags=socket.AI_CANONNAME)
+    canonical = {_dns_name(info[3]) for info in infos if info[3]} - {_dns_name(host)}
+    return Resolution(frozenset(info[4][0] for info in infos), tuple(sorted(canonical)))
+
+
+def dns_addresses(host: str) -> set[str]:
+    """Addresses ``host`` resolves to (the system resolver; raises OSError)."""
+    return set(dns_lookup(host).addresses)
+
+
+#: The resolver the DNS check uses; replaceable for tests and air-gapped sites. It
+#: returns a ``Resolution``, or a plain set of addresses when it knows no names.
+resolver: Callable[[str], Resolution | set[str]] = dns_lookup
+
+
+def _resolve(name: str) -> Resolution:
+    answer = resolver(name)
+    if isinstance(answer, Resolution):
+        return answer
+    return Resolution(frozenset(answer))
 
 
 def check_dns(name: str, domain: str, target: str) -> CheckResult:
-    """H204: the custom domain resolves to the addresses of the gateway's domain name."""
+    """H204: the custom domain points at the gateway's domain name.
+
+    Regional API Gateway domain names share AWS's address pools, so overlapping
+    addresses prove little: the names are compared when the resolver reports
+    them, and addresses only as a fallback that warns.
+    """
     if not target:
         return result(
             "wsapp.H204",
@@ -472,8 +647,9 @@ def check_dns(name: str, domain: str, target: str) -> CheckResult:
             "Create the custom domain first (Create custom domain).",
             name,
         )
+    fix = f"Point {domain} at {target} (CNAME, or a Route 53 alias record)."
     try:
-        got = resolver(domain)
+        got = _resolve(domain)
     except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
         return result(
             "wsapp.H204",
@@ -482,31 +658,114 @@ def check_dns(name: str, domain: str, target: str) -> CheckResult:
             f"Create a CNAME (or Route 53 alias) record {domain} → {target}.",
             name,
         )
+    addresses = ", ".join(sorted(got.addresses))
+    wanted = _dns_name(target)
+    if wanted in got.names:
+        return result(
+            "wsapp.H204",
+            Status.PASS,
+            [f"{domain} → {target} (addresses {addresses})"],
+            subject=name,
+        )
     try:
-        expected = resolver(target)
+        expected = _resolve(target)
     except (OSError, UnicodeError) as exc:
         return result(
             "wsapp.H204",
             Status.WARN,
-            [f"{domain} → {', '.join(sorted(got))}", f"{target} does not resolve: {exc}"],
+            [f"{domain} → {addresses}", f"{target} does not resolve: {exc}"],
             "The gateway's domain name does not resolve yet; recreate the custom domain if "
             "this lasts.",
             name,
         )
-    if got & expected:
+    # The target may itself be a CNAME: both then end at the same canonical name.
+    if got.names and set(got.names) & set(expected.names):
         return result(
             "wsapp.H204",
             Status.PASS,
-            [f"{domain} → {', '.join(sorted(got))} ({target})"],
+            [f"{domain} → {target} (both end at {', '.join(got.names)})"],
             subject=name,
+        )
+    if got.names:
+        return result(
+            "wsapp.H204",
+            Status.FAIL,
+            [f"{domain} → {', '.join(got.names)} ({addresses}), not {target}"],
+            fix,
+            name,
+        )
+    expected_addresses = ", ".join(sorted(expected.addresses))
+    if got.addresses & expected.addresses:
+        return result(
+            "wsapp.H204",
+            Status.WARN,
+            [
+                f"{domain} → {addresses}; {target} → {expected_addresses}",
+                "The resolver did not say which name the record points at (an alias, or a "
+                "plain A record), so only addresses were compared, and regional API "
+                "Gateway domains share addresses.",
+            ],
+            f"Make sure the record for {domain} is a CNAME or Route 53 alias to {target}, "
+            "not a copy of its addresses.",
+            name,
         )
     return result(
         "wsapp.H204",
         Status.FAIL,
-        [f"{domain} → {', '.join(sorted(got))}", f"{target} → {', '.join(sorted(expected))}"],
-        f"Point {domain} at {target} (CNAME, or a Route 53 alias record).",
+        [f"{domain} → {addresses}", f"{target} → {expected_addresses}"],
+        fix,
         name,
     )
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # API Gateway does not follow redirects: neither may the probe.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def check_reachable(name: str, url: str, timeout: float = PROBE_TIMEOUT) -> CheckResult:
+    """H113: Django answers a POST at the gateway's ``connect`` URL.
+
+    The probe carries none of API Gateway's headers, so a WebSocketView refuses it
+    with a 4xx (400 "Request did not come through API Gateway"): any 4xx but 404
+    proves the request reached Django and a view. Like every connect, it counts
+    one attempt for this server's address in the connect rate limit.
+    """
+    fix = (
+        f"Make {url} reachable from the internet over https (API Gateway calls it): check "
+        "that Django runs, the host, port and path of the target base endpoint, the "
+        "firewall or tunnel, and that nothing redirects it, then Sync."
+    )
+    if urlsplit(url).scheme not in {"http", "https"}:
+        return result(
+            "wsapp.H113", Status.FAIL, [f"{url} is not an http(s) URL (see wsapp.H112)"], fix, name
+        )
+    request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
+        url, data=b"", method="POST", headers={"User-Agent": "wsapp-health-probe"}
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            status, body = response.status, response.read(200)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(200)
+    except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
+        reason = getattr(exc, "reason", exc)
+        return result("wsapp.H113", Status.FAIL, [f"POST {url}: no answer ({reason})"], fix, name)
+    text = body.decode("utf-8", "replace").strip()
+    evidence = [f"POST {url} without gateway headers: {status} {text[:120]}".rstrip()]
+    if 400 <= status < 500 and status != 404:
+        return result("wsapp.H113", Status.PASS, evidence, subject=name)
+    if status == 404:
+        problem = "no URL pattern answers there"
+    elif 300 <= status < 400:
+        problem = "Django redirects it, and API Gateway does not follow redirects"
+    elif status >= 500:
+        problem = "Django fails with a server error"
+    else:
+        problem = "a WebSocketView would have refused a request without gateway headers"
+    return result("wsapp.H113", Status.FAIL, [*evidence, problem], fix, name)
 
 
 def check_management_api(name: str, endpoint: str, region: str, connection_id: str) -> CheckResult:
@@ -572,14 +831,16 @@ class _Task:
     ids: list[str]
     subject: str
     func: Callable[[], CheckResult | list[CheckResult]]
+    #: Whether it calls AWS through wsapp.aws's cached clients (built beforehand).
+    aws: bool = True
 
 
-def _timed_out(task: _Task, timeout: float) -> list[CheckResult]:
+def _timed_out(task: _Task, timeout: float, reason: str = "") -> list[CheckResult]:
     return [
         result(
             check_id,
             Status.FAIL,
-            [f"No answer within {timeout:g} s: the check timed out"],
+            [reason or f"No answer within {timeout:g} s: the check timed out"],
             "The call timed out: check network access from Django to AWS (and DNS) and the "
             "AWS service health, then re-run.",
             task.subject,
@@ -628,7 +889,13 @@ def gateway_tasks(gateway: ApiGateway) -> list[_Task]:
     if gateway.domain_name:
         tasks.append(domain_task(gateway))
         domain, target = gateway.domain_name, gateway.api_gateway_domain_name
-        tasks.append(_Task(["wsapp.H204"], name, lambda: check_dns(name, domain, target)))
+        tasks.append(
+            _Task(["wsapp.H204"], name, lambda: check_dns(name, domain, target), aws=False)
+        )
+    connect_url = gateway.target_base_endpoint + "connect"
+    tasks.append(
+        _Task(["wsapp.H113"], name, lambda: check_reachable(name, connect_url), aws=False)
+    )
     return tasks
 
 
@@ -637,14 +904,17 @@ SYSTEM_CHECK_ANCHORS = {
     "wsapp.E001": "django-returns-bad-request",
     "wsapp.E002": "websocket-token-request-fails",
     "wsapp.E003": "user-is-anonymous-unexpectedly",
-    "wsapp.E004": "check-ids",
+    "wsapp.E004": "configuration-checks-report-invalid-websockets-settings",
     "wsapp.E005": "user-is-anonymous-unexpectedly",
     "wsapp.W001": "debugging-websocket-views",
     "wsapp.W002": "user-is-anonymous-unexpectedly",
     "wsapp.W003": "websocket-token-request-fails",
     "wsapp.W004": "user-is-anonymous-unexpectedly",
     "wsapp.W005": "connection-fails-immediately",
-    "wsapp.W006": "check-ids",
+    "wsapp.W006": "the-url-checks-cannot-load-the-urlconf",
+    "wsapp.E006": "permission-denied",
+    "wsapp.W007": "sockets-open-from-pages-you-do-not-own",
+    "wsapp.W008": "user-is-anonymous-unexpectedly",
 }
 CONFIGURATION_ID = "wsapp.config"
 
@@ -689,15 +959,19 @@ def run_checks(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     include_site: bool = True,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> list[CheckResult]:
     """Run every live check; return the results, site first, then by gateway name.
 
     ``timeout`` bounds each network check from the moment it starts; a check that
     takes longer is reported as timed out and left to finish in the background.
+    ``deadline`` bounds the network part of the run (client setup included): what
+    has not finished by then is reported as timed out.
     Only reads: nothing in the database or in AWS is changed.
     """
-    if not timeout > 0:  # also refuses NaN
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}.")
+    for label, value in (("timeout", timeout), ("deadline", deadline)):
+        if not value > 0:  # also refuses NaN
+            raise ValueError(f"{label} must be a positive number of seconds, not {value!r}.")
     started = time.monotonic()
     if gateways is None:
         gateways = ApiGateway.objects.prefetch_related("additional_routes").order_by("api_name")
@@ -714,19 +988,47 @@ def run_checks(
     for gateway in gateways:
         results.append(check_target_endpoint(gateway))
         results.append(check_integrations_resolve(gateway))
+        results.append(check_route_handlers(gateway))
         results.append(check_additional_routes_deployed(gateway))
         tasks.extend(gateway_tasks(gateway))
     if include_site:
         results.extend(configuration_results())
         results.extend(check_stale_data())
         results.extend(check_abuse())
-    _build_clients(gateways, include_site)
-    results.extend(_run_concurrently(tasks, timeout))
+    deadline_at = time.monotonic() + deadline
+    setup_limit = min(timeout, deadline)
+    if tasks and not _build_clients_within(gateways, include_site, setup_limit):
+        stuck = f"Not run: setting up the AWS clients took more than {setup_limit:g} s"
+        results.extend(
+            item for task in tasks if task.aws for item in _timed_out(task, timeout, stuck)
+        )
+        tasks = [task for task in tasks if not task.aws]
+    results.extend(_run_concurrently(tasks, timeout, deadline_at))
     order = {check_id: index for index, check_id in enumerate(CHECKS)}
     # Configuration findings (system check ids) come first in the site group.
     results.sort(key=lambda r: (r.subject, order.get(r.id, -1), r.id))
     logger.debug("Health checks ran in %.0f ms", (time.monotonic() - started) * 1000)
     return results
+
+
+def _build_clients_within(gateways: list[ApiGateway], include_site: bool, limit: float) -> bool:
+    """``_build_clients`` on a daemon thread, waited for at most ``limit`` seconds.
+
+    Building a client resolves credentials, which can wait on an instance metadata
+    service or a credential process. When that takes too long the AWS checks are
+    not run at all (they would build clients concurrently, which botocore does not
+    allow) and the run goes on with the rest.
+    """
+    done = threading.Event()
+
+    def build() -> None:
+        try:
+            _build_clients(gateways, include_site)
+        finally:
+            done.set()
+
+    threading.Thread(target=build, name="wsapp-health-clients", daemon=True).start()
+    return done.wait(limit)
 
 
 def _build_clients(gateways: list[ApiGateway], include_site: bool) -> None:
@@ -770,8 +1072,14 @@ class _Progress:
     elapsed_ms: int = 0
 
 
-def _run_concurrently(tasks: list[_Task], timeout: float) -> list[CheckResult]:
+def _run_concurrently(
+    tasks: list[_Task], timeout: float, deadline_at: float | None = None
+) -> list[CheckResult]:
     """Run ``tasks`` on at most MAX_WORKERS daemon threads, each bounded by ``timeout``.
+
+    At ``deadline_at`` (a ``time.monotonic()`` value) every task still running or
+    waiting is written off, so queued tasks cannot stretch the run to
+    ceil(tasks / workers) * timeout.
 
     Not a ThreadPoolExecutor: its threads are joined when the interpreter exits, so a
     call stuck in a read would keep ``checkGateway`` alive long after it printed.
@@ -813,7 +1121,13 @@ def _run_concurrently(tasks: list[_Task], timeout: float) -> list[CheckResult]:
     with changed:
         while True:
             now = time.monotonic()
-            next_deadline = None
+            if deadline_at is not None and now >= deadline_at:
+                for state in progress:
+                    if not state.finished:
+                        state.abandoned = True
+                queue.clear()
+                break
+            next_deadline = deadline_at
             waiting = False
             for state in progress:
                 if state.finished or state.abandoned:
@@ -832,14 +1146,27 @@ def _run_concurrently(tasks: list[_Task], timeout: float) -> list[CheckResult]:
             if not waiting:
                 break
             changed.wait(timeout if next_deadline is None else next_deadline - now)
-        return _collect(tasks, progress, timeout)
+        return _collect(tasks, progress, timeout, deadline_at)
 
 
-def _collect(tasks: list[_Task], progress: list[_Progress], timeout: float) -> list[CheckResult]:
+def _collect(
+    tasks: list[_Task],
+    progress: list[_Progress],
+    timeout: float,
+    deadline_at: float | None = None,
+) -> list[CheckResult]:
     results: list[CheckResult] = []
     for task, state in zip(tasks, progress, strict=True):
+        if state.started is None:
+            results.extend(
+                _timed_out(task, timeout, "Not run: the health run's overall deadline passed")
+            )
+            continue
         if not state.finished or state.abandoned:
-            results.extend(_timed_out(task, timeout))
+            reason = ""
+            if deadline_at is not None and state.started + timeout > deadline_at:
+                reason = "No answer before the health run's overall deadline: it timed out"
+            results.extend(_timed_out(task, timeout, reason))
             continue
         if state.error is not None:
             logger.error("Health check %s crashed", task.ids, exc_info=state.error)

@@ -289,6 +289,26 @@ def domain_state(gateway: ApiGateway | DetachedGateway) -> list[CheckResult]:
     else:
         configs = domain.get("DomainNameConfigurations") or [{}]
         target = configs[0].get("ApiGatewayDomainName", "")
+        attached = configs[0].get("CertificateArn", "")
+        # Browsers see the certificate attached in AWS, whatever the record says.
+        if gateway.certificate_arn and attached and attached != gateway.certificate_arn:
+            # Added to what the recorded certificate's own check found, which still stands.
+            recorded = results[0]
+            fixes = [
+                "Attach the recorded certificate to the domain name in API Gateway (or record "
+                "the attached one on the gateway), so the record and AWS agree."
+            ]
+            results[0] = result(
+                "wsapp.H201",
+                Status.FAIL,
+                [
+                    f"{gateway.domain_name} in AWS uses the certificate {attached}",
+                    f"The gateway records {gateway.certificate_arn}",
+                    *(recorded.evidence if not recorded.ok else ()),
+                ],
+                " ".join(fixes if recorded.ok else [*fixes, recorded.fix]),
+                name,
+            )
         evidence = [f"{gateway.domain_name} exists in {region} (target {target})"]
         status = Status.PASS
         fix = ""

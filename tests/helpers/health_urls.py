@@ -2,8 +2,9 @@
 
 ``ws/<route>`` is where provisioned test gateways point; ``plain/<route>`` is a
 plain view (integrations pointing there fail wsapp.H111); ``noslug/<name>``
-routes a WebSocketView without the ``route`` slug (only in ``misrouted_urlpatterns``,
-since the system check wsapp.E001 rightly flags it); ``ws-token/`` is the real token
+routes a WebSocketView without the ``route`` slug and ``strict/<route>`` a view whose
+ALLOWED_HANDLERS leave ``echo`` out (both only in ``MisroutedUrls``, since the system
+check wsapp.E001 rightly flags the first); ``ws-token/`` is the real token
 view (the abuse checks count its rate-limit records).
 """
 
@@ -21,6 +22,16 @@ class HealthTestView(WebSocketView):
     USE_WS_TOKEN = False
     RATE_LIMIT_ENABLED = False
     SEND_EXCEPTION_MAIL = False
+
+    def echo(self, request: HttpRequest, *args: object, **kwargs: object) -> dict:
+        """The handler of the ``echo`` route test gateways get (wsapp.H114)."""
+        return {"echo": self.body.get("message")}
+
+
+class StrictHandlersView(HealthTestView):
+    """Lists its handlers, and leaves out the ``echo`` it inherits (wsapp.H114)."""
+
+    ALLOWED_HANDLERS = ("default",)
 
 
 def plain_view(request: HttpRequest, route: str) -> HttpResponse:
@@ -40,4 +51,5 @@ class MisroutedUrls:
     urlpatterns = [
         *urlpatterns,
         path("noslug/<slug:name>", HealthTestView.as_view(), name="health_noslug"),
+        path("strict/<slug:route>", StrictHandlersView.as_view(), name="health_strict"),
     ]
