@@ -14,7 +14,9 @@ in a few INSERT ... SELECT statements:
   users; ``--connected`` of them connected now (opened in the last 2 hours, as API
   Gateway allows), the others closed after at most 2 hours;
 * 50,000 tokens over the last day and 20,000 rate-limit windows (one in ten with
-  rejections) over the last week.
+  rejections) over the last week;
+* a traffic counter row for every gateway and every minute of ``--days`` (the
+  Overview's connects and messages).
 
 Then it requests each page ``--repeat`` times through Django's test client, signed
 in as a superuser (the whole stack: middleware, queries, templates), and prints
@@ -225,6 +227,24 @@ def seed(args: argparse.Namespace) -> float:
                      SELECT date_trunc('minute', now() - random() * interval '7 days') AS start
                  ) AS t
             """
+        )
+        # A busy site: every gateway has a counter row for every minute of --days.
+        cursor.execute(
+            """
+            INSERT INTO wsapp_trafficcounter (api_gateway_id, bucket, connects, messages)
+            SELECT gateway, minute, floor(random() * 40)::int, floor(random() * 400)::int
+            FROM generate_series(%(gateway_low)s, %(gateway_high)s) AS gateway,
+                 generate_series(
+                     date_trunc('minute', now()) - %(days)s * interval '1 day',
+                     date_trunc('minute', now()),
+                     interval '1 minute'
+                 ) AS minute
+            """,
+            {
+                "gateway_low": gateway_low,
+                "gateway_high": gateway_low + GATEWAYS - 1,
+                "days": args.days,
+            },
         )
         cursor.execute("ANALYZE")
     return time.monotonic() - started

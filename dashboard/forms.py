@@ -277,8 +277,8 @@ class CleanupForm(BaseDialogForm):
         min_value=0,
         max_value=cleanup.MAX_STALE_HOURS,
         initial=24,
-        help_text="Keeps recently closed sessions, which the Overview's 24-hour figures "
-        "count. Empty: delete every closed session.",
+        help_text="Keeps recently closed sessions, which the Overview's 24-hour chart "
+        "counts. Empty: delete every closed session.",
         widget=UnfoldAdminIntegerFieldWidget(),
     )
     stale_sessions = forms.BooleanField(

@@ -32,6 +32,16 @@ def _fresh_aws_clients():
 
 
 @pytest.fixture(autouse=True)
+def _empty_traffic_buffer():
+    """Counts buffered by one test's views never reach another test's database."""
+    from wsapp import traffic
+
+    traffic.discard()
+    yield
+    traffic.discard()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness buys nothing in tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -152,6 +152,21 @@ def test_old_traffic_counters_are_deleted(gateway):
     assert list(TrafficCounter.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
+def test_tokens_command_deletes_old_traffic_counters(gateway):
+    TrafficCounter.objects.create(api_gateway=gateway, bucket=traffic.minute_of(ago(days=3)))
+    TrafficCounter.objects.create(api_gateway=gateway, bucket=traffic.minute_of(ago(hours=1)))
+    out, _ = run_command("cleanupWebSocketTokens", "--traffic-age=2")
+    assert "Deleted 1 traffic counter." in out
+    assert TrafficCounter.objects.count() == 1
+    out, _ = run_command("cleanupWebSocketTokens")  # default: 8 days
+    assert TrafficCounter.objects.count() == 1
+
+
+def test_tokens_command_refuses_a_bad_traffic_age():
+    with pytest.raises(CommandError, match="--traffic-age"):
+        run_command("cleanupWebSocketTokens", "--traffic-age=-1")
+
+
 def test_tokens_command_keeps_the_300_second_example_working(user):
     add_tokens(user, 1, prefix="old", created_at=ago(seconds=400))
     add_tokens(user, 1, prefix="fresh", created_at=ago(seconds=10))

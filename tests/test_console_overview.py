@@ -19,7 +19,14 @@ from tests.helpers.console import (  # noqa: F401  (fixtures)
     operator,
     operator_client,
 )
-from wsapp.models import ApiGateway, ConnectionRateLimit, WebSocketToken
+from wsapp import traffic
+from wsapp.models import (
+    ApiGateway,
+    ConnectionRateLimit,
+    TrafficCounter,
+    WebSocketSession,
+    WebSocketToken,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -56,22 +63,47 @@ def test_connected_now_counts_connected_sessions(operator_client, gateway):
     assert b"3 seen in the last 10 minutes" in content
 
 
-def test_connects_count_sessions_created_in_each_window(operator_client, gateway):
-    make_sessions(gateway, 2, prefix="recent", created_on=ago(minutes=10))
-    make_sessions(gateway, 3, prefix="today", created_on=ago(hours=5), connected=False)
-    make_sessions(gateway, 4, prefix="old", created_on=ago(days=3), connected=False)
-    content = operator_client.get(INDEX).content
-    assert kpi(content, "connects-hour") == "2"
-    assert kpi(content, "connects-day") == "5"
+def counters(gateway: ApiGateway, *rows: tuple[timedelta, int, int]) -> None:
+    """Per-minute traffic rows: (age, connects, messages)."""
+    TrafficCounter.objects.bulk_create(
+        TrafficCounter(
+            api_gateway=gateway,
+            bucket=traffic.minute_of(timezone.now() - age),
+            connects=connects,
+            messages=messages,
+        )
+        for age, connects, messages in rows
+    )
 
 
-def test_messages_sum_request_counts_of_sessions_seen_in_each_window(operator_client, gateway):
-    make_sessions(gateway, 2, prefix="a", last_seen=ago(minutes=5), request_count=10)
-    make_sessions(gateway, 1, prefix="b", last_seen=ago(hours=2), request_count=7, connected=False)
-    make_sessions(gateway, 1, prefix="c", last_seen=ago(days=2), request_count=1000)
+def test_connects_and_messages_sum_the_counters_of_each_window(operator_client, gateway):
+    other = ApiGateway.objects.create(
+        api_name="other", target_base_endpoint="https://backend.example.com/ws/"
+    )
+    counters(gateway, (timedelta(minutes=10), 2, 20), (timedelta(hours=5), 3, 7))
+    counters(other, (timedelta(minutes=1), 1, 1), (timedelta(days=3), 400, 1000))
     content = operator_client.get(INDEX).content
-    assert kpi(content, "messages-hour") == "20"
-    assert kpi(content, "messages-day") == "27"
+    assert kpi(content, "connects-hour") == "3"
+    assert kpi(content, "connects-day") == "6"
+    assert kpi(content, "messages-hour") == "21"
+    assert kpi(content, "messages-day") == "28"
+
+
+def test_counts_not_written_out_yet_are_included(operator_client, gateway):
+    counters(gateway, (timedelta(minutes=10), 2, 20))
+    traffic.count(gateway.pk, connects=1, messages=5)
+    content = operator_client.get(INDEX).content
+    assert kpi(content, "connects-hour") == "3"
+    assert kpi(content, "messages-day") == "25"
+
+
+def test_cleaning_up_sessions_keeps_the_counts(operator_client, gateway):
+    make_sessions(gateway, 3, prefix="gone", created_on=ago(minutes=5), connected=False)
+    counters(gateway, (timedelta(minutes=5), 3, 9))
+    WebSocketSession.objects.all().delete()
+    content = operator_client.get(INDEX).content
+    assert kpi(content, "connects-hour") == "3"
+    assert kpi(content, "messages-hour") == "9"
 
 
 def test_tokens_issued_and_used(operator_client, operator):

@@ -220,7 +220,9 @@ def test_one_queryset_reaches_every_gateway(fake_management_api, fake_management
 
 
 def test_sends_run_concurrently(fake_management_api, gateway):
-    fake_management_api.latency = 0.1
+    # Long enough that starting 32 calls (signing each costs ~1 ms of CPU) takes a
+    # fraction of one call's time, even on a busy 2-core machine.
+    fake_management_api.latency = 0.5
     make_sessions(gateway, *(f"c{i}" for i in range(32)))
 
     report = WebSocketSession.objects.send_message("ping")

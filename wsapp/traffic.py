@@ -69,6 +69,14 @@ def pending() -> dict[tuple[int, datetime], tuple[int, int]]:
         return {key: (row[0], row[1]) for key, row in _buffer.items()}
 
 
+def discard() -> None:
+    """Drop the buffered counts unwritten (a forked worker's copy, or between tests)."""
+    global _oldest
+    with _lock:
+        _buffer.clear()
+        _oldest = None
+
+
 def flush() -> int:
     """Write every buffered count to ``TrafficCounter``; return the rows written.
 

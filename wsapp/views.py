@@ -35,7 +35,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from wsapp import aws, conf, ratelimit
+from wsapp import aws, conf, ratelimit, traffic
 from wsapp.access import channel_access_error
 from wsapp.models import ApiGateway, ConnectionRateLimit, WebSocketSession, hash_value
 from wsapp.tokens import consume_token, issue_token
@@ -291,6 +291,15 @@ class WebSocketView(View):
         self.body = {}
         self.websocket_session = None
         self.gateway = None
+        # What this request adds to the Overview's traffic counters, once accepted.
+        self._traffic: dict[str, int] = {}
+        response = self._route(request, *args, **kwargs)
+        if self._traffic and self.gateway is not None:
+            # After the answer is built, so a due flush never delays a handler.
+            traffic.count(self.gateway.pk, **self._traffic)
+        return response
+
+    def _route(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         route = kwargs.get("route")
         try:
             if route is None:
@@ -467,8 +476,11 @@ class WebSocketView(View):
         if response is not None and isinstance(response, HttpResponseBase):
             if not 200 <= response.status_code < 300:
                 self._mark_refused(session)
-            return response
-        return HttpResponse(status=200)
+                return response
+        else:
+            response = HttpResponse(status=200)
+        self._traffic = {"connects": 1}
+        return response
 
     def _mark_refused(self, session: WebSocketSession) -> None:
         WebSocketSession.objects.filter(pk=session.pk).update(
@@ -561,6 +573,7 @@ class WebSocketView(View):
         )
         session.request_count += 1
         session.last_seen = now
+        self._traffic = {"messages": 1}
         self._check_permissions(request.user)
         handler_name = self.body.get(self.handler_selection_key)
         if not isinstance(handler_name, str) or handler_name not in self.handler_names():

@@ -8,8 +8,7 @@ rows (measured in docs/performance.md):
 figure                      index used
 ==========================  ====================================================
 connected now, active       ``wsapp_sess_conn_seen`` (connected, last_seen)
-connects (1 h, 24 h)        ``wsapp_sess_created`` (created_on), index-only
-messages (1 h, 24 h)        ``wsapp_sess_conn_seen``, both values of connected
+connects, messages          ``wsapp_traffic_bucket``: per-minute counters
 connected over 24 h         ``wsapp_sess_created``: the last 26 hours of rows
 busiest channels            ``wsapp_sess_live_channel`` (partial, connected)
 tokens issued / used        ``created_at`` index of WebSocketToken
@@ -17,10 +16,9 @@ rate-limit rejections       ``wsapp_rl_rejected`` (partial, rejected > 0)
 gateways by state           a handful of rows
 ==========================  ====================================================
 
-"Messages" is the sum of ``request_count`` over the sessions seen in the window:
-every message of those sessions, some of them sent before the window began, so the
-one-hour figure is an upper bound. An exact count needs per-minute counters
-written by the message view (see docs/performance.md).
+Connects and messages come from ``TrafficCounter``, which ``WebSocketView``
+feeds through ``wsapp.traffic`` (a buffer per process, written out every few
+seconds): exact counts that a cleanup of the session table does not erase.
 """
 
 from __future__ import annotations
@@ -35,7 +33,14 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
-from wsapp.models import ApiGateway, ConnectionRateLimit, WebSocketSession, WebSocketToken
+from wsapp import traffic
+from wsapp.models import (
+    ApiGateway,
+    ConnectionRateLimit,
+    TrafficCounter,
+    WebSocketSession,
+    WebSocketToken,
+)
 
 #: API Gateway closes every connection after 2 hours, so a session connected at
 #: time t was opened after t - 2 h; older rows still marked connected are stale.
@@ -79,26 +84,12 @@ class SessionFigures:
 
 def session_figures(now: datetime) -> SessionFigures:
     """Connected sessions, connects, messages, the 24-hour series and busiest channels."""
-    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(hours=24)
     live = WebSocketSession.objects.filter(connected=True)
     figures = SessionFigures(
         connected_now=live.count(),
         active_now=live.filter(last_seen__gte=now - IDLE_TIMEOUT).count(),
     )
-    # COUNT(created_on), not COUNT(id): the created_on index alone answers it.
-    connects = WebSocketSession.objects.filter(created_on__gte=day_ago).aggregate(
-        day=Count("created_on"), hour=Count("created_on", filter=Q(created_on__gte=hour_ago))
-    )
-    figures.connects = Windowed(hour=connects["hour"], day=connects["day"])
-    # connected IN (true, false) lets the (connected, last_seen) index serve a range
-    # on last_seen across both states.
-    messages = WebSocketSession.objects.filter(
-        connected__in=[True, False], last_seen__gte=day_ago
-    ).aggregate(
-        day=Sum("request_count"),
-        hour=Sum("request_count", filter=Q(last_seen__gte=hour_ago)),
-    )
-    figures.messages = Windowed(hour=messages["hour"] or 0, day=messages["day"] or 0)
+    figures.connects, figures.messages = traffic_figures(now)
     figures.connected_series = connected_series(now)
     figures.busiest_channels = [
         (row["channel_name"], row["sessions"])
@@ -107,6 +98,35 @@ def session_figures(now: datetime) -> SessionFigures:
         .order_by("-sessions", "channel_name")[:BUSIEST_CHANNELS]
     ]
     return figures
+
+
+def traffic_figures(now: datetime) -> tuple[Windowed, Windowed]:
+    """Connects and messages in the last hour and day, from the per-minute counters.
+
+    One query over at most 1,441 minutes per gateway (the ``bucket`` index),
+    whatever the session table holds, plus the counts this process has not
+    written out yet. The windows start at the minute ``now - 1 h`` (``now - 24 h``)
+    falls in.
+    """
+    hour_from = traffic.minute_of(now - timedelta(hours=1))
+    day_from = traffic.minute_of(now - timedelta(hours=24))
+    in_hour = Q(bucket__gte=hour_from)
+    row = TrafficCounter.objects.filter(bucket__gte=day_from).aggregate(
+        connects_day=Sum("connects"),
+        connects_hour=Sum("connects", filter=in_hour),
+        messages_day=Sum("messages"),
+        messages_hour=Sum("messages", filter=in_hour),
+    )
+    connects = Windowed(hour=row["connects_hour"] or 0, day=row["connects_day"] or 0)
+    messages = Windowed(hour=row["messages_hour"] or 0, day=row["messages_day"] or 0)
+    for (_gateway, bucket), (connected, sent) in traffic.pending().items():
+        if bucket >= day_from:
+            connects.day += connected
+            messages.day += sent
+        if bucket >= hour_from:
+            connects.hour += connected
+            messages.hour += sent
+    return connects, messages
 
 
 def _first_moment_at_or_after(

@@ -1,4 +1,4 @@
-"""Delete old connect tokens and old rate-limit records."""
+"""Delete old connect tokens, old rate-limit records and old traffic counters."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from wsapp.management.commands._cleanup import CleanupCommand
 class Command(CleanupCommand):
     help = (
         "Delete WebSocket connect tokens issued more than --token-age seconds ago (used or "
-        "not) and rate-limit records last touched more than --rate-limit-age days ago. Each "
-        "run is recorded as a CleanupRun."
+        "not), rate-limit records last touched more than --rate-limit-age days ago and the "
+        "Overview's per-minute traffic counters older than --traffic-age days. Each run is "
+        "recorded as a CleanupRun."
     )
     source = "cleanupWebSocketTokens"
 
@@ -34,6 +35,14 @@ class Command(CleanupCommand):
             help="Delete rate-limit records whose last attempt is older than this "
             f"(default {cleanup.DEFAULT_RATE_LIMIT_AGE}).",
         )
+        parser.add_argument(
+            "--traffic-age",
+            type=int,
+            default=cleanup.DEFAULT_TRAFFIC_AGE,
+            metavar="DAYS",
+            help="Delete the Overview's per-minute traffic counters older than this "
+            f"(default {cleanup.DEFAULT_TRAFFIC_AGE}; the Overview shows the last day).",
+        )
         super().add_arguments(parser)
 
     def plan(self, options: dict[str, Any]) -> cleanup.CleanupOptions:
@@ -41,6 +50,7 @@ class Command(CleanupCommand):
         rate_limit_age = options["rate_limit_age"]
         cleanup.check_token_age(token_age, name="--token-age")
         cleanup.check_rate_limit_age(rate_limit_age, name="--rate-limit-age")
+        cleanup.check_traffic_age(options["traffic_age"], name="--traffic-age")
         if cleanup.token_age_below_expiry(token_age):
             self.warn(
                 f"--token-age {token_age} is shorter than the token lifetime "
@@ -50,5 +60,6 @@ class Command(CleanupCommand):
         return cleanup.CleanupOptions(
             token_age=token_age,
             rate_limit_age=rate_limit_age,
+            traffic_age=options["traffic_age"],
             batch_size=options["batch_size"],
         )
