@@ -33,6 +33,16 @@ def test_timeouts_and_retries_from_settings(settings):
     assert config.retries == {"mode": "standard", "total_max_attempts": 4}
 
 
+@pytest.mark.parametrize(("settings_value", "expected"), [({}, 32), ({"send_pool_size": 8}, 8)])
+def test_management_clients_pool_as_many_connections_as_the_send_pool(
+    settings, settings_value, expected
+):
+    """A send runs send_pool_size calls at once on one client: each needs a connection."""
+    settings.WEBSOCKETS = settings_value
+    client = aws.management_client("https://abc.execute-api.us-east-1.amazonaws.com/prod")
+    assert client.meta.config.max_pool_connections == expected
+
+
 def test_endpoint_environment_variables_keep_working(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYV2", "http://127.0.0.1:9")
     assert aws.client("apigatewayv2").meta.endpoint_url == "http://127.0.0.1:9"

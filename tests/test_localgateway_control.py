@@ -324,6 +324,124 @@ def test_domain_name_and_api_mapping(apigw_client):
     assert apigw_client.get_domain_names()["Items"] == []
 
 
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/{}"
+
+
+def test_update_domain_name_replaces_the_configuration_and_keeps_the_target(apigw_client):
+    api_id = make_api(apigw_client)["ApiId"]
+    apigw_client.create_stage(ApiId=api_id, StageName="production")
+    created = apigw_client.create_domain_name(
+        DomainName="ws.example.com",
+        DomainNameConfigurations=[{"CertificateArn": CERTIFICATE.format("old")}],
+    )["DomainNameConfigurations"][0]
+    mapping_id = apigw_client.create_api_mapping(
+        DomainName="ws.example.com", ApiId=api_id, Stage="production"
+    )["ApiMappingId"]
+
+    updated = apigw_client.update_domain_name(
+        DomainName="ws.example.com",
+        DomainNameConfigurations=[
+            {
+                "CertificateArn": CERTIFICATE.format("new"),
+                "EndpointType": "REGIONAL",
+                "SecurityPolicy": "TLS_1_0",
+            }
+        ],
+    )
+
+    assert updated["DomainName"] == "ws.example.com"
+    for config in (
+        updated["DomainNameConfigurations"][0],
+        apigw_client.get_domain_name(DomainName="ws.example.com")["DomainNameConfigurations"][0],
+    ):
+        assert config["CertificateArn"] == CERTIFICATE.format("new")
+        assert config["SecurityPolicy"] == "TLS_1_0"
+        assert config["EndpointType"] == "REGIONAL"
+        assert config["DomainNameStatus"] == "AVAILABLE"
+        # DNS pointing at the domain keeps working: same target, same hosted zone.
+        assert config["ApiGatewayDomainName"] == created["ApiGatewayDomainName"]
+        assert config["HostedZoneId"] == created["HostedZoneId"]
+    assert [
+        m["ApiMappingId"]
+        for m in apigw_client.get_api_mappings(DomainName="ws.example.com")["Items"]
+    ] == [mapping_id]
+
+
+def test_update_domain_name_validates_like_create(apigw_client):
+    apigw_client.create_domain_name(
+        DomainName="ws.example.com",
+        DomainNameConfigurations=[{"CertificateArn": CERTIFICATE.format("old")}],
+    )
+    bad_request = apigw_client.exceptions.BadRequestException
+
+    with pytest.raises(bad_request, match="REGIONAL"):
+        apigw_client.update_domain_name(
+            DomainName="ws.example.com",
+            DomainNameConfigurations=[
+                {"CertificateArn": CERTIFICATE.format("new"), "EndpointType": "EDGE"}
+            ],
+        )
+    with pytest.raises(bad_request, match="Exactly one"):
+        apigw_client.update_domain_name(
+            DomainName="ws.example.com",
+            DomainNameConfigurations=[
+                {"CertificateArn": CERTIFICATE.format("a")},
+                {"CertificateArn": CERTIFICATE.format("b")},
+            ],
+        )
+    with pytest.raises(apigw_client.exceptions.NotFoundException):
+        apigw_client.update_domain_name(
+            DomainName="missing.example.com",
+            DomainNameConfigurations=[{"CertificateArn": CERTIFICATE.format("new")}],
+        )
+
+    config = apigw_client.get_domain_name(DomainName="ws.example.com")["DomainNameConfigurations"][
+        0
+    ]
+    assert config["CertificateArn"] == CERTIFICATE.format("old")
+
+
+def test_updated_domain_name_survives_a_restart(make_local_gateway, tmp_path):
+    state_file = tmp_path / "gateway.json"
+    client = boto3_client("apigatewayv2", make_local_gateway(state_file=state_file).url)
+    target = client.create_domain_name(
+        DomainName="ws.example.com",
+        DomainNameConfigurations=[{"CertificateArn": CERTIFICATE.format("old")}],
+    )["DomainNameConfigurations"][0]["ApiGatewayDomainName"]
+    client.update_domain_name(
+        DomainName="ws.example.com",
+        DomainNameConfigurations=[{"CertificateArn": CERTIFICATE.format("new")}],
+    )
+
+    client = boto3_client("apigatewayv2", make_local_gateway(state_file=state_file).url)
+
+    config = client.get_domain_name(DomainName="ws.example.com")["DomainNameConfigurations"][0]
+    assert config["CertificateArn"] == CERTIFICATE.format("new")
+    assert config["ApiGatewayDomainName"] == target
+
+
+def test_domain_names_are_found_whatever_the_case_or_a_final_dot(apigw_client):
+    api_id = make_api(apigw_client)["ApiId"]
+    apigw_client.create_stage(ApiId=api_id, StageName="production")
+    apigw_client.create_domain_name(DomainName="foo.example.com")
+    spelled = "Foo.Example.com."
+
+    assert apigw_client.get_domain_name(DomainName=spelled)["DomainName"] == "foo.example.com"
+    mapping_id = apigw_client.create_api_mapping(
+        DomainName=spelled, ApiId=api_id, Stage="production"
+    )["ApiMappingId"]
+    assert apigw_client.get_api_mapping(DomainName=spelled, ApiMappingId=mapping_id)
+    arn = "arn:aws:apigateway:us-east-1::/domainnames/Foo.Example.com."
+    apigw_client.tag_resource(ResourceArn=arn, Tags={"team": "web"})
+    assert apigw_client.get_tags(ResourceArn=arn)["Tags"] == {"team": "web"}
+
+    apigw_client.delete_domain_name(DomainName=spelled)
+
+    assert apigw_client.get_domain_names()["Items"] == []
+    with pytest.raises(apigw_client.exceptions.NotFoundException):
+        apigw_client.get_domain_name(DomainName="foo.example.com")
+
+
 def test_tag_resource_and_get_tags(apigw_client):
     api_id = make_api(apigw_client, Tags={"a": "1"})["ApiId"]
     arn = f"arn:aws:apigateway:us-east-1::/apis/{api_id}"

@@ -355,6 +355,28 @@ async def test_frame_over_32_kb_closes_the_socket_with_1009(apigw_client, local_
 
 
 @run_async
+async def test_shortened_max_frame_size_closes_the_socket_with_1009(make_local_gateway):
+    gateway = make_local_gateway(limits=TEST_LIMITS.replace(max_frame_bytes=1024))
+    client = boto3_client("apigatewayv2", gateway.url)
+    mappings = {"integration.request.header.X-Close-Code": "context.disconnectStatusCode"}
+    async with RecordingBackend() as backend:
+        api = await deploy(client, gateway, backend, request_parameters=mappings)
+
+        async with ws_connect(api.url) as ws:
+            # A frame of exactly the limit passes; one byte more closes the socket.
+            await ws.send("a" * 1024)
+            assert await ws.recv() == "reply:" + "a" * 1024
+            await ws.send("b" * 1025)
+            with pytest.raises(ConnectionClosed) as excinfo:
+                await ws.recv()
+        disconnect = await backend.next_request("/disconnect")
+
+    assert excinfo.value.rcvd.code == 1009
+    assert disconnect.headers["X-Close-Code"] == "1009"
+    assert [r.path for r in backend.requests] == ["/connect", "/default", "/disconnect"]
+
+
+@run_async
 async def test_message_of_32_kb_frames_up_to_128_kb_is_forwarded(apigw_client, local_gateway):
     async with RecordingBackend() as backend:
         api = await deploy(apigw_client, local_gateway, backend, two_way=())
@@ -433,6 +455,37 @@ async def test_slow_backend_gives_the_client_a_timeout_error(apigw_client, local
         release.set()
 
     assert error["message"] == "Endpoint request timed out"
+
+
+@run_async
+async def test_gateway_integration_timeout_caps_the_integrations_own(make_local_gateway):
+    # The integration keeps its default TimeoutInMillis (29 s): the gateway-wide bound
+    # is what answers the client, well before the backend does.
+    gateway = make_local_gateway(limits=TEST_LIMITS.replace(integration_timeout=0.2))
+    client = boto3_client("apigatewayv2", gateway.url)
+    release = asyncio.Event()
+
+    async def stall(seen):
+        # Slower than the 0.2 s bound, but bounded itself so the test cannot hang.
+        await asyncio.wait_for(release.wait(), timeout=3)
+        return web.Response(status=200, body=b"too late")
+
+    async with RecordingBackend() as backend:
+        backend.responders["/default"] = stall
+        api = await deploy(client, gateway, backend)
+        integration = await asyncio.to_thread(
+            client.get_integration, ApiId=api.api_id, IntegrationId=api.integrations["$default"]
+        )
+        assert integration["TimeoutInMillis"] == 29000
+
+        async with ws_connect(api.url) as ws:
+            await ws.send("hello")
+            async with asyncio.timeout(2):
+                error = json.loads(await ws.recv())
+        release.set()
+
+    assert error["message"] == "Endpoint request timed out"
+    assert set(error) >= {"connectionId", "requestId"}
 
 
 @run_async

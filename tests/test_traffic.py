@@ -52,7 +52,7 @@ def test_flush_writes_one_row_per_gateway_and_minute_and_adds_to_it(gateway):
     assert row.bucket.second == 0 and row.bucket.microsecond == 0
 
 
-def test_a_request_finding_the_buffer_due_writes_it_after_its_handler(
+def test_a_request_finishing_with_the_buffer_due_writes_it_out(
     gateway, browser, fresh_token, monkeypatch
 ):
     caller = ApiGatewayCaller(gateway, browser=browser)
@@ -71,3 +71,13 @@ def test_a_failed_write_is_logged_and_dropped(gateway, caplog):
     assert traffic.pending() == {}
     assert TrafficCounter.objects.count() == 0
     assert "dropped 0 connects and 4 messages" in caplog.text
+
+
+def test_flush_if_due_waits_for_the_oldest_count(gateway, monkeypatch):
+    traffic.count(gateway.pk, messages=1)
+    assert traffic.flush_if_due() == 0
+    assert TrafficCounter.objects.count() == 0
+    monkeypatch.setattr(traffic, "FLUSH_SECONDS", 0.0)
+    assert traffic.flush_if_due() == 1
+    assert TrafficCounter.objects.get().messages == 1
+    assert traffic.flush_if_due() == 0  # nothing buffered

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from wsapp.validators import normalise_endpoint
+from wsapp.validators import (
+    channel_name_error,
+    normalise_endpoint,
+    validate_channel_pattern,
+    validate_route_key,
+    validate_stage_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -15,7 +21,7 @@ from wsapp.validators import normalise_endpoint
         ("https://[::1", "not a valid URL"),
         ("https://www.example.com:99999/ws/", "not a valid URL"),
         ("https://www.example.com:http/ws/", "not a valid URL"),
-        ("https://exa mple.com/ws/", "not a valid host name"),
+        ("https://exa mple.com/ws/", "contains spaces"),
         ("https://under_score.example.com/ws/", "not a valid host name"),
         ("https://-leading.example.com/ws/", "not a valid host name"),
         ("https://" + "a" * 64 + ".example.com/ws/", "not a valid host name"),
@@ -44,3 +50,30 @@ def test_bad_endpoints_are_validation_errors(value, mentions):
 )
 def test_good_endpoints_pass(value):
     assert normalise_endpoint(f"  {value} ") == value
+
+
+@pytest.mark.parametrize(
+    "validate",
+    [validate_channel_pattern, validate_stage_name, validate_route_key],
+    ids=["channel pattern", "stage", "route key"],
+)
+@pytest.mark.parametrize("value", ["good\n", "good\r\n", "\ngood"])
+def test_names_with_line_breaks_are_refused(validate, value):
+    validate("good")
+    with pytest.raises(ValidationError):
+        validate(value)
+
+
+def test_channel_name_with_a_trailing_newline_is_refused():
+    assert channel_name_error("lobby") is None
+    assert channel_name_error("lobby\n") == (
+        "Channel name may contain only letters, digits, '_' and '-'."
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["https://www.example.com\n/ws/", "https://www.example.com/w s/", "https://x\t.com/"]
+)
+def test_urls_with_spaces_or_control_characters_are_refused(value):
+    with pytest.raises(ValidationError, match="contains spaces or control characters"):
+        normalise_endpoint(value, field="URL")

@@ -53,3 +53,22 @@ def test_disconnect_at_most_2_queries(
     with django_assert_max_num_queries(2):
         assert caller.disconnect(connection_id).status_code == 200
     assert not WebSocketSession.objects.get().connected
+
+
+@pytest.mark.parametrize("prefix", ["/anyperm-ws/", "/allperm-ws/"])
+def test_message_to_a_view_with_permissions_at_most_2_queries(
+    gateway, browser, user, prefix, django_assert_max_num_queries, settings
+):
+    from django.contrib.auth.models import Group, Permission
+
+    group = Group.objects.create(name="staff-ish")
+    group.permissions.add(Permission.objects.get(codename="change_user"))
+    user.groups.add(group)
+    user.user_permissions.add(Permission.objects.get(codename="view_user"))
+    settings.WEBSOCKETS = {"USE_WS_TOKEN": False}
+    caller = ApiGatewayCaller(gateway, prefix=prefix, browser=browser)
+    connection_id = caller.connect().connection_id
+    # Permissions are answered inside the session query.
+    with django_assert_max_num_queries(2):
+        response = caller.send(connection_id, {"action": "nothing-in-particular"})
+    assert response.status_code == 200

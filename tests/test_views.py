@@ -75,6 +75,15 @@ def test_token_view_requires_csrf(browser):
     assert not WebSocketToken.objects.exists()
 
 
+def test_token_view_requires_csrf_without_the_middleware(browser, settings):
+    settings.MIDDLEWARE = [
+        m for m in settings.MIDDLEWARE if m != "django.middleware.csrf.CsrfViewMiddleware"
+    ]
+    assert browser.post("/ws-token/").status_code == 403
+    assert not WebSocketToken.objects.exists()
+    assert get_token(browser).status_code == 200
+
+
 def test_token_view_refuses_get(browser):
     assert browser.get("/ws-token/").status_code == 405
 
@@ -292,6 +301,24 @@ def test_connect_rate_limited_by_ip(gateway):
     assert other.connect().status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"X-Gateway-Secret": "wrong"}, 403),
+        ({"Origin": "https://evil.example"}, 403),
+        ({"X-Amzn-Apigateway-Api-Id": ""}, 400),
+    ],
+    ids=["gateway secret", "origin", "no api id"],
+)
+def test_rate_limit_counts_attempts_that_fail_later_checks(gateway, headers, refused):
+    """The rate limit is checked first: refused attempts use up the allowance too."""
+    caller = ApiGatewayCaller(gateway, prefix="/strict-ws/")
+    statuses = [caller.connect(headers=headers).status_code for _ in range(4)]
+    assert statuses == [refused, refused, refused, 429]
+    # Even a correct attempt from that address is now refused.
+    assert caller.connect().status_code == 429
+
+
 def test_connect_rate_limited_by_user_across_addresses(gateway, browser, user):
     statuses = []
     for n in range(4):
@@ -324,7 +351,9 @@ def test_rate_limit_can_be_disabled(gateway):
 # --- Channels --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("channel", ["bad channel", "a" * 129, "naïve", "semi;colon", "slash/es"])
+@pytest.mark.parametrize(
+    "channel", ["bad channel", "a" * 129, "naïve", "semi;colon", "slash/es", "lobby\n"]
+)
 def test_invalid_channel_rejected_before_token_consumed(caller, fresh_token, channel):
     response = caller.connect(token=fresh_token(), channel=channel)
     assert response.status_code == 400
@@ -384,7 +413,7 @@ def test_change_channel(caller, connected):
     assert WebSocketSession.objects.get().channel_name == "support"
 
 
-@pytest.mark.parametrize("channel", ["", "bad name", "x" * 129, 5, None])
+@pytest.mark.parametrize("channel", ["", "bad name", "x" * 129, 5, None, "support\n"])
 def test_change_channel_validates(caller, connected, channel):
     response = caller.send(connected, {"action": "change_channel", "channel": channel})
     assert response.status_code == 400
@@ -480,6 +509,18 @@ def test_allowed_handlers_whitelist(gateway, db):
     # Not listed: goes to default. Listed but forbidden: still never dispatched.
     for name in ("boom", "dispatch", "_private", "setup", "get", "post"):
         assert caller.send(connection_id, {"action": name}).json() == {"handled_by": "default"}
+
+
+def test_allowed_handlers_given_to_as_view(gateway, db):
+    caller = ApiGatewayCaller(gateway, prefix="/narrow-ws/")
+    with override_settings(WEBSOCKETS={"USE_WS_TOKEN": False}):
+        connection_id = caller.connect().connection_id
+    assert caller.send(connection_id, {"action": "echo"}).json() == {"handled_by": "default"}
+    # The class itself, routed without the argument, still dispatches echo.
+    plain = ApiGatewayCaller(gateway, prefix="/ws/")
+    with override_settings(WEBSOCKETS={"USE_WS_TOKEN": False}):
+        other = plain.connect().connection_id
+    assert plain.send(other, {"action": "echo"}).json()["handled_by"] == "echo"
 
 
 def test_custom_selection_key(gateway, db):
@@ -636,6 +677,57 @@ def test_permission_removed_refuses_messages(gateway, browser, user):
     assert caller.send(response.connection_id, {"action": "echo"}).status_code == 403
 
 
+def test_message_permissions_granted_through_a_group(gateway, browser, user):
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.create(name="viewers")
+    group.permissions.add(Permission.objects.get(codename="view_user"))
+    user.groups.add(group)
+    caller, response = _connect_to("/anyperm-ws/", gateway, browser)
+    assert caller.send(response.connection_id, {"action": "echo"}).status_code == 200
+    group.permissions.clear()
+    assert caller.send(response.connection_id, {"action": "echo"}).status_code == 403
+
+
+def test_message_all_permissions_need_every_one(gateway, browser, user):
+    view, change = (Permission.objects.get(codename=c) for c in ("view_user", "change_user"))
+    user.user_permissions.add(view, change)
+    caller, response = _connect_to("/allperm-ws/", gateway, browser)
+    assert caller.send(response.connection_id, {"action": "echo"}).status_code == 200
+    user.user_permissions.remove(change)
+    assert caller.send(response.connection_id, {"action": "echo"}).status_code == 403
+
+
+def test_message_permissions_of_a_superuser(gateway, browser, user):
+    user.is_superuser = True
+    user.save()
+    caller, response = _connect_to("/allperm-ws/", gateway, browser)
+    assert response.status_code == 200
+    assert caller.send(response.connection_id, {"action": "echo"}).status_code == 200
+
+
+class GrantEverythingBackend:
+    """An authentication backend that grants every permission (like an LDAP group map)."""
+
+    def authenticate(self, request, **credentials):
+        return None
+
+    def has_perm(self, user_obj, perm, obj=None):
+        return user_obj.is_active
+
+
+def test_other_authentication_backends_decide_message_permissions(
+    gateway, browser, user, settings
+):
+    settings.AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        f"{__name__}.GrantEverythingBackend",
+    ]
+    caller, response = _connect_to("/allperm-ws/", gateway, browser)
+    assert response.status_code == 200
+    assert caller.send(response.connection_id, {"action": "echo"}).status_code == 200
+
+
 # --- Disconnect -------------------------------------------------------------------------------
 
 
@@ -661,4 +753,20 @@ def test_disconnect_requires_gateway(caller, connected):
 def test_disconnect_requires_gateway_user_agent(caller, connected, agent):
     response = caller.disconnect(connected, headers={"User-Agent": agent})
     assert response.status_code == 403
+    assert WebSocketSession.objects.get().connected
+
+
+@pytest.mark.parametrize("connection_id", ["", "x" * 129])
+def test_message_without_a_usable_connection_id_is_400(caller, connected, connection_id):
+    headers = {"connectionId": connection_id} if connection_id else {}
+    drop = () if connection_id else ("connectionId",)
+    response = caller.send(connected, {"action": "echo"}, headers=headers, drop=drop)
+    assert response.status_code == 400
+    assert response.content == b"Invalid connection id."
+
+
+@pytest.mark.parametrize("connection_id", ["", "x" * 129])
+def test_disconnect_without_a_usable_connection_id_is_400(caller, connected, connection_id):
+    response = caller.disconnect(connected, headers={"connectionId": connection_id})
+    assert response.status_code == 400
     assert WebSocketSession.objects.get().connected

@@ -332,7 +332,7 @@ def check_route_handlers(gateway: ApiGateway) -> CheckResult:
                 f"{view_class.__name__} picks handlers with {wanted!r}"
             )
         # handler_names() is the view's own rule (ALLOWED_HANDLERS, forbidden names).
-        if route.route_key not in view_class.handler_names():
+        if route.route_key not in view_class.handler_names(initkwargs.get("ALLOWED_HANDLERS")):
             problems.append(
                 f"{route.route_key}: {view_class.__name__} has no handler "
                 f"{route.route_key!r} it will dispatch to, so messages go to default()"

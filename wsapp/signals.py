@@ -1,12 +1,15 @@
-"""Ending sockets with the login they were opened under."""
+"""Ending sockets with the login they were opened under; writing out traffic counts."""
 
 from __future__ import annotations
 
 import logging
 
 from django.contrib.auth.signals import user_logged_out
+from django.core.signals import request_finished
+from django.db import close_old_connections
 from django.dispatch import receiver
 
+from wsapp import traffic
 from wsapp.models import WebSocketSession, hash_value
 
 logger = logging.getLogger("wsapp")
@@ -25,3 +28,13 @@ def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
         connected=True, session_key_hash=hash_value(session_key)
     )
     disconnect_sessions(sessions)
+
+
+@receiver(request_finished, dispatch_uid="wsapp_write_traffic_counts")
+def write_traffic_counts(sender, **kwargs) -> None:
+    """Write the buffered connect and message counts out once they are due."""
+    if traffic.flush_if_due():
+        # Django's own request_finished receiver may already have closed this
+        # request's connection (CONN_MAX_AGE = 0): apply the same rule to the one
+        # the write opened again.
+        close_old_connections()

@@ -2,10 +2,11 @@
 
 The message view is the hot path (at most 2 queries before the handler), so a
 message does not write its counter row itself. ``count`` adds to a buffer in
-this process; the request that finds the buffer older than ``FLUSH_SECONDS``
-writes it out after its handler ran, one UPDATE (or INSERT) per gateway and
-minute. Most messages therefore cost no query at all, and a busy site writes a
-few rows every few seconds per worker process.
+this process; when a request finishes (Django's ``request_finished``, after the
+response went out) and the buffer is older than ``FLUSH_SECONDS``, it is written
+out, one UPDATE (or INSERT) per gateway and minute. No request waits for it and
+no request's query budget includes it, and a busy site writes a few rows every
+few seconds per worker process.
 
 The price: counts still in a buffer are lost when a worker process dies, or
 when it goes quiet and is stopped before another request arrives, so the
@@ -43,11 +44,7 @@ def minute_of(moment: datetime) -> datetime:
 
 
 def count(gateway_id: int | None, *, connects: int = 0, messages: int = 0) -> None:
-    """Count connects and messages of a gateway now; write the buffer out if it is due.
-
-    Call it after the response is built, so a flush never delays a handler. It
-    never raises: a failed write is logged and its counts dropped.
-    """
+    """Count connects and messages of a gateway now, in this process's buffer (no query)."""
     global _oldest
     if gateway_id is None:
         return
@@ -58,9 +55,16 @@ def count(gateway_id: int | None, *, connects: int = 0, messages: int = 0) -> No
         row[1] += messages
         if _oldest is None:
             _oldest = time.monotonic()
-        due = time.monotonic() - _oldest >= FLUSH_SECONDS
-    if due:
-        flush()
+
+
+def flush_if_due() -> int:
+    """``flush`` when the oldest buffered count is ``FLUSH_SECONDS`` old; rows written.
+
+    Never raises: a failed write is logged and its counts dropped.
+    """
+    with _lock:
+        due = _oldest is not None and time.monotonic() - _oldest >= FLUSH_SECONDS
+    return flush() if due else 0
 
 
 def pending() -> dict[tuple[int, datetime], tuple[int, int]]:

@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
-CHANNEL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-CHANNEL_PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}\*?$|^\*$")
-STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-ROUTE_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# Matched with fullmatch(): "$" alone would also accept a trailing newline.
+CHANNEL_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+CHANNEL_PATTERN_RE = re.compile(r"[A-Za-z0-9_-]{1,128}\*?|\*")
+STAGE_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+ROUTE_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -27,7 +28,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def hostname_error(host: str) -> str | None:
@@ -43,7 +44,7 @@ def hostname_error(host: str) -> str | None:
     except ValueError:
         pass
     name = host[:-1] if host.endswith(".") else host
-    if len(name) > 253 or not all(HOST_LABEL_RE.match(label) for label in name.split(".")):
+    if len(name) > 253 or not all(HOST_LABEL_RE.fullmatch(label) for label in name.split(".")):
         return (
             f"{host!r} is not a valid host name: use letters, digits, '-' and '.' only "
             "(internationalised names in their 'xn--' form), or an IP address."
@@ -57,7 +58,7 @@ def channel_name_error(name: object) -> str | None:
         return "Channel name must be a non-empty string."
     if len(name) > 128:
         return "Channel name must be at most 128 characters."
-    if not CHANNEL_NAME_RE.match(name):
+    if not CHANNEL_NAME_RE.fullmatch(name):
         return "Channel name may contain only letters, digits, '_' and '-'."
     return None
 
@@ -69,7 +70,7 @@ def validate_channel_name(value: str) -> None:
 
 
 def validate_channel_pattern(value: str) -> None:
-    if not CHANNEL_PATTERN_RE.match(value or ""):
+    if not CHANNEL_PATTERN_RE.fullmatch(value or ""):
         raise ValidationError(
             "Use an exact channel name such as 'support', a prefix ending in '*' such as "
             "'support-*', or '*' for every channel. Letters, digits, '_' and '-' only.",
@@ -78,7 +79,7 @@ def validate_channel_pattern(value: str) -> None:
 
 
 def validate_stage_name(value: str) -> None:
-    if not STAGE_NAME_RE.match(value or ""):
+    if not STAGE_NAME_RE.fullmatch(value or ""):
         raise ValidationError(
             "Stage name may contain only letters, digits, '_' and '-' (1 to 128 characters).",
             code="invalid_stage",
@@ -92,7 +93,7 @@ def validate_route_key(value: str) -> None:
             "($connect, $disconnect, $default), which every gateway gets automatically.",
             code="reserved_route_key",
         )
-    if not ROUTE_KEY_RE.match(value or ""):
+    if not ROUTE_KEY_RE.fullmatch(value or ""):
         raise ValidationError(
             "Route key may contain only letters, digits, '_', '-', '.' and ':' "
             "(1 to 128 characters).",
@@ -109,6 +110,12 @@ def normalise_endpoint(value: str, *, field: str = "URL") -> str:
     value = (value or "").strip()
     if not value:
         raise ValidationError(f"{field} is required.", code="required")
+    # urlsplit() silently drops tabs and line breaks, so they would survive in the value.
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValidationError(
+            f"{field} {value!r} contains spaces or control characters; a URL has none.",
+            code="invalid_url",
+        )
     try:
         parts = urlsplit(value)
         hostname = parts.hostname

@@ -15,7 +15,7 @@ import inspect
 import json
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -25,7 +25,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import mail_admins
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
@@ -33,7 +33,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from wsapp import aws, conf, ratelimit, traffic
 from wsapp.access import channel_access_error
@@ -164,6 +164,19 @@ _ATTRIBUTE_RULES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
 )
 
 
+_PERMISSION_PREFIX = "wsapp_has_perm_"
+_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _permissions_in_sql() -> bool:
+    """Whether ``ModelBackend`` alone decides permissions, so SQL can answer them."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import PermissionsMixin
+
+    backends = list(getattr(settings, "AUTHENTICATION_BACKENDS", [_MODEL_BACKEND]))
+    return backends == [_MODEL_BACKEND] and issubclass(get_user_model(), PermissionsMixin)
+
+
 class WebSocketView(View):
     """Handles the requests API Gateway forwards for one WebSocket API.
 
@@ -195,7 +208,7 @@ class WebSocketView(View):
     websocket_session: WebSocketSession | None
     gateway: ApiGateway | None
 
-    _handler_cache: ClassVar[dict[type, frozenset[str]]] = {}
+    _handler_cache: ClassVar[dict[tuple[type, frozenset[str]], frozenset[str]]] = {}
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
@@ -251,17 +264,22 @@ class WebSocketView(View):
         return conf.get(name) if value is None else value
 
     @classmethod
-    def handler_names(cls) -> frozenset[str]:
-        """Names a message may select."""
-        cached = cls._handler_cache.get(cls)
+    def handler_names(cls, allowed: Iterable[str] | None = None) -> frozenset[str]:
+        """Names a message may select.
+
+        ``allowed`` stands for ``ALLOWED_HANDLERS`` when it was given to ``as_view()``
+        (the class attribute otherwise); the forbidden names stay forbidden either way.
+        """
+        allowed = frozenset(cls.ALLOWED_HANDLERS if allowed is None else allowed)
+        cached = cls._handler_cache.get((cls, allowed))
         if cached is not None:
             return cached
         forbidden = FORBIDDEN_HANDLERS | (
             {name for klass in WebSocketView.__mro__ for name in klass.__dict__}
             - {"default", "change_channel"}
         )
-        if cls.ALLOWED_HANDLERS:
-            candidates = set(cls.ALLOWED_HANDLERS)
+        if allowed:
+            candidates = set(allowed)
         else:
             candidates = {"default", "change_channel"}
             # Only the site's own WebSocketView subclasses contribute: a mixin's
@@ -278,7 +296,7 @@ class WebSocketView(View):
             and name not in forbidden
             and _is_plain_method(cls, name)
         )
-        cls._handler_cache[cls] = names
+        cls._handler_cache[(cls, allowed)] = names
         return names
 
     # --- Dispatch ---------------------------------------------------------------
@@ -295,7 +313,7 @@ class WebSocketView(View):
         self._traffic: dict[str, int] = {}
         response = self._route(request, *args, **kwargs)
         if self._traffic and self.gateway is not None:
-            # After the answer is built, so a due flush never delays a handler.
+            # Buffered: written out after the response (wsapp.signals), never here.
             traffic.count(self.gateway.pk, **self._traffic)
         return response
 
@@ -363,19 +381,66 @@ class WebSocketView(View):
                 f"user agent {agent!r} is not {GATEWAY_USER_AGENT_PREFIX}{api_id}",
             )
 
-    def _check_permissions(self, user) -> None:
+    def _check_permissions(self, user, held: frozenset[str] | None = None) -> None:
+        """Refuse unless ``user`` has the view's permissions.
+
+        ``held`` is which of them the session query already found the user to hold
+        (``_permission_annotations``); without it, ``user.has_perm`` asks the
+        authentication backends.
+        """
         any_of = self.permissions_required
         all_of = self.all_permissions_required
         if not any_of and not all_of:
             return
         if not user.is_authenticated:
             raise Rejection(403, "Permission denied.", "anonymous user; permissions required")
-        if any_of and not any(user.has_perm(perm) for perm in any_of):
+        has_perm = held.__contains__ if held is not None else user.has_perm
+        if any_of and not any(has_perm(perm) for perm in any_of):
             raise Rejection(
                 403, "Permission denied.", f"user lacks every one of {', '.join(any_of)}"
             )
-        if all_of and not user.has_perms(all_of):
+        if all_of and not all(has_perm(perm) for perm in all_of):
             raise Rejection(403, "Permission denied.", f"user lacks some of {', '.join(all_of)}")
+
+    def _permission_annotations(self) -> dict[str, Any]:
+        """Per required permission, whether the session's user holds it, as SQL.
+
+        Added to the session query of a message, so checking the view's permissions
+        costs no query of its own. Only when Django's ``ModelBackend`` is the one
+        authentication backend (and the user model has its permission tables): any
+        other backend may decide differently, so ``has_perm`` asks it instead.
+        """
+        names = sorted({*self.permissions_required, *self.all_permissions_required})
+        if not names or not _permissions_in_sql():
+            return {}
+        from django.contrib.auth.models import Permission
+
+        annotations = {}
+        for index, name in enumerate(names):
+            app_label, _, codename = str(name).partition(".")
+            permission = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            )
+            annotations[f"{_PERMISSION_PREFIX}{index}"] = ExpressionWrapper(
+                Q(Exists(permission.filter(user=OuterRef("user_id"))))
+                | Q(Exists(permission.filter(group__user=OuterRef("user_id")))),
+                output_field=BooleanField(),
+            )
+        return annotations
+
+    def _held_permissions(self, session: WebSocketSession) -> frozenset[str] | None:
+        """The required permissions the annotated session query found, or None."""
+        if not hasattr(session, f"{_PERMISSION_PREFIX}0"):
+            return None
+        user = session.user
+        names = sorted({*self.permissions_required, *self.all_permissions_required})
+        if user is not None and user.is_active and user.is_superuser:
+            return frozenset(names)  # as PermissionsMixin.has_perm decides
+        return frozenset(
+            name
+            for index, name in enumerate(names)
+            if getattr(session, f"{_PERMISSION_PREFIX}{index}")
+        )
 
     # --- $connect -----------------------------------------------------------------
 
@@ -490,7 +555,9 @@ class WebSocketView(View):
 
     # --- $disconnect ---------------------------------------------------------------
 
-    def _load_session(self, request: HttpRequest) -> tuple[WebSocketSession | None, str]:
+    def _load_session(
+        self, request: HttpRequest, annotations: dict[str, Any] | None = None
+    ) -> tuple[WebSocketSession | None, str]:
         connection_id = request.headers.get(CONNECTION_ID_HEADER, "")
         if not connection_id or len(connection_id) > 128:
             raise Rejection(
@@ -500,6 +567,7 @@ class WebSocketView(View):
             )
         session = (
             WebSocketSession.objects.select_related("api_gateway", "user")
+            .annotate(**(annotations or {}))
             .filter(connection_id=connection_id)
             .first()
         )
@@ -533,7 +601,7 @@ class WebSocketView(View):
         api_id = request.headers.get(API_ID_HEADER, "")
         if not api_id:
             self._check_gateway(request, None, api_id)
-        session, connection_id = self._load_session(request)
+        session, connection_id = self._load_session(request, self._permission_annotations())
         if session is None:
             # Prove the caller is the gateway before saying the id is unknown, so that
             # nobody else can probe which connection ids exist. The extra query is on
@@ -574,9 +642,11 @@ class WebSocketView(View):
         session.request_count += 1
         session.last_seen = now
         self._traffic = {"messages": 1}
-        self._check_permissions(request.user)
+        self._check_permissions(request.user, self._held_permissions(session))
         handler_name = self.body.get(self.handler_selection_key)
-        if not isinstance(handler_name, str) or handler_name not in self.handler_names():
+        if not isinstance(handler_name, str) or handler_name not in self.handler_names(
+            self.ALLOWED_HANDLERS
+        ):
             handler_name = "default"
         handler = getattr(self, handler_name)
         # Encoding the answer (a dict that is not JSON) fails like the handler itself.
@@ -682,7 +752,10 @@ def _valid_ip(value: str) -> str | None:
         return None
 
 
+# csrf_protect as well as the middleware: a site that dropped CsrfViewMiddleware
+# (wsapp.E003 warns) still gets no token for a cross-site POST.
 @method_decorator(never_cache, name="dispatch")
+@method_decorator(csrf_protect, name="dispatch")
 class WebSocketTokenView(View):
     """POST (with CSRF, signed in): a single-use token for the next connect.
 

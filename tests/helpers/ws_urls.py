@@ -104,6 +104,8 @@ urlpatterns = [
     path("ws/<slug:route>", EchoView.as_view(), name="echo_ws"),
     path("debug-ws/<slug:route>", EchoView.as_view(debug=True)),
     path("white-ws/<slug:route>", WhitelistView.as_view()),
+    # ALLOWED_HANDLERS given to as_view() instead of the class: echo is left out.
+    path("narrow-ws/<slug:route>", EchoView.as_view(ALLOWED_HANDLERS={"default"})),
     path("anyperm-ws/<slug:route>", AnyPermView.as_view()),
     path("allperm-ws/<slug:route>", AllPermView.as_view()),
     path("notoken-ws/<slug:route>", NoTokenView.as_view()),

@@ -320,7 +320,7 @@ class DataPlane:
         if record is None or stage not in record["stages"]:
             raise ApiError("ForbiddenException", "Forbidden")
         connection_id = unquote(raw_connection_id)
-        if not _CONNECTION_ID_RE.match(connection_id):
+        if not _CONNECTION_ID_RE.fullmatch(connection_id):
             raise ApiError("BadRequestException", f"Invalid connectionId: {connection_id}")
         connection = self.registry.get(connection_id)
         if (

@@ -48,7 +48,7 @@ CONTEXT_VARIABLES = frozenset(
 
 def selection_path(expression: str) -> tuple[str, ...]:
     """The body path of ``$request.body.<key>``; raises BadRequest for anything else."""
-    match = _SELECTION_RE.match(expression or "")
+    match = _SELECTION_RE.fullmatch(expression or "")
     if match is None:
         raise bad_request(
             f"Invalid route selection expression {expression!r}: the local gateway "
@@ -94,7 +94,7 @@ def parse_request_parameters(parameters: Mapping[str, str]) -> list[ParameterMap
     """Validate an integration's RequestParameters; raises BadRequest naming the bad entry."""
     parsed = []
     for key, value in parameters.items():
-        target = _TARGET_RE.match(key)
+        target = _TARGET_RE.fullmatch(key)
         if target is None:
             raise bad_request(
                 f"Invalid mapping expression specified: {key!r}. Keys must look like "
@@ -103,8 +103,8 @@ def parse_request_parameters(parameters: Mapping[str, str]) -> list[ParameterMap
         if not isinstance(value, str):
             raise bad_request(f"Invalid mapping expression specified: {key!r} needs a string.")
         where, name = target.groups()
-        static = _STATIC_RE.match(value)
-        route = _ROUTE_SOURCE_RE.match(value)
+        static = _STATIC_RE.fullmatch(value)
+        route = _ROUTE_SOURCE_RE.fullmatch(value)
         if static is not None:
             parsed.append(ParameterMapping(where, name, "static", static.group(1)))
         elif value.startswith("context."):

@@ -231,11 +231,11 @@ class LocalGateway:
 
     async def _handle_api_path(self, request: web.Request) -> web.StreamResponse:
         raw_path = request.rel_url.raw_path
-        management = _MANAGEMENT_PATH_RE.match(raw_path)
+        management = _MANAGEMENT_PATH_RE.fullmatch(raw_path)
         if management is not None:
             api_id, stage, connection_id = management.groups()
             return await self.dataplane.handle_management(request, api_id, stage, connection_id)
-        socket = _SOCKET_PATH_RE.match(raw_path)
+        socket = _SOCKET_PATH_RE.fullmatch(raw_path)
         if socket is not None and request.method == "GET":
             return await self.dataplane.handle_socket(request, *socket.groups())
         # AWS answers unknown paths on an API endpoint with 403.

@@ -235,6 +235,7 @@ class ControlPlane:
             "CreateDomainName": self.create_domain_name,
             "GetDomainName": self.get_domain_name,
             "GetDomainNames": self.get_domain_names,
+            "UpdateDomainName": self.update_domain_name,
             "DeleteDomainName": self.delete_domain_name,
             "CreateApiMapping": self.create_api_mapping,
             "GetApiMapping": self.get_api_mapping,
@@ -375,8 +376,13 @@ class ControlPlane:
             )
         return deployment
 
+    @staticmethod
+    def _domain_key(domain_name: str) -> str:
+        """How a domain name is stored: DNS names ignore case and a final dot."""
+        return domain_name.lower().rstrip(".")
+
     def _domain(self, domain_name: str) -> dict[str, Any]:
-        record = self.domains.get(domain_name.lower())
+        record = self.domains.get(self._domain_key(domain_name))
         if record is None:
             raise not_found(f"Invalid domain name identifier specified {domain_name}", "Domain")
         return record
@@ -667,7 +673,7 @@ class ControlPlane:
     def create_stage(self, params: dict[str, Any]) -> dict[str, Any]:
         record = self._api(params["ApiId"])
         name = params["StageName"]
-        if not _STAGE_NAME_RE.match(name):
+        if not _STAGE_NAME_RE.fullmatch(name):
             raise bad_request(
                 f"Invalid stage name {name!r}: use letters, digits, '_' and '-' (1-128)."
             )
@@ -800,13 +806,10 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ domain names
 
-    def create_domain_name(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = params["DomainName"].lower().rstrip(".")
-        if not _DOMAIN_RE.match(name):
-            raise bad_request(f"Invalid domain name {params['DomainName']!r}.")
-        if name in self.domains:
-            raise conflict(f"The domain name {name} already exists.")
-        configurations = params.get("DomainNameConfigurations") or [{}]
+    @staticmethod
+    def _domain_configuration(configurations: list[dict[str, Any]] | None) -> dict[str, Any]:
+        """The one DomainNameConfiguration asked for, checked, with AWS's defaults."""
+        configurations = configurations or [{}]
         if len(configurations) != 1:
             raise bad_request("Exactly one DomainNameConfiguration is supported.")
         configuration = dict(configurations[0])
@@ -814,6 +817,15 @@ class ControlPlane:
         configuration.setdefault("SecurityPolicy", "TLS_1_2")
         if configuration["EndpointType"] != "REGIONAL":
             raise bad_request("Only REGIONAL domain names are available to WebSocket APIs.")
+        return configuration
+
+    def create_domain_name(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = self._domain_key(params["DomainName"])
+        if not _DOMAIN_RE.match(name):
+            raise bad_request(f"Invalid domain name {params['DomainName']!r}.")
+        if name in self.domains:
+            raise conflict(f"The domain name {name} already exists.")
+        configuration = self._domain_configuration(params.get("DomainNameConfigurations"))
         configuration.update(
             ApiGatewayDomainName=f"{ids.domain_target()}.execute-api.{self.region}.amazonaws.com",
             HostedZoneId=REGIONAL_HOSTED_ZONES.get(
@@ -837,9 +849,31 @@ class ControlPlane:
     def get_domain_names(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._page([d["domain"] for d in self.domains.values()], params)
 
+    def update_domain_name(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Replace the configuration (a new certificate, say); the target stays the same.
+
+        AWS keeps a regional domain's ApiGatewayDomainName and hosted zone across a
+        certificate or security-policy change, so DNS pointing at it keeps working.
+        Without DomainNameConfigurations nothing changes.
+        """
+        domain = self._domain(params["DomainName"])["domain"]
+        if not params.get("DomainNameConfigurations"):
+            return domain
+        configuration = self._domain_configuration(params["DomainNameConfigurations"])
+        current = (domain.get("DomainNameConfigurations") or [{}])[0]
+        configuration.update(
+            ApiGatewayDomainName=current.get("ApiGatewayDomainName")
+            or f"{ids.domain_target()}.execute-api.{self.region}.amazonaws.com",
+            HostedZoneId=current.get("HostedZoneId")
+            or REGIONAL_HOSTED_ZONES.get(self.region, REGIONAL_HOSTED_ZONES["us-east-1"]),
+            DomainNameStatus="AVAILABLE",
+        )
+        domain["DomainNameConfigurations"] = [configuration]
+        return domain
+
     def delete_domain_name(self, params: dict[str, Any]) -> None:
         self._domain(params["DomainName"])
-        del self.domains[params["DomainName"].lower()]
+        del self.domains[self._domain_key(params["DomainName"])]
 
     def create_api_mapping(self, params: dict[str, Any]) -> dict[str, Any]:
         record = self._domain(params["DomainName"])
@@ -894,7 +928,7 @@ class ControlPlane:
     # ------------------------------------------------------------------ tags
 
     def _taggable(self, arn: str) -> dict[str, Any]:
-        match = _ARN_RE.match(arn)
+        match = _ARN_RE.fullmatch(arn)
         if match is None:
             raise bad_request(f"Invalid resource ARN {arn!r}.")
         region, path = match.groups()

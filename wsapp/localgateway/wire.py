@@ -153,7 +153,7 @@ def match_route(
     """
     path_known = False
     for route in routes:
-        found = route.pattern.match(raw_path)
+        found = route.pattern.fullmatch(raw_path)
         if found is None:
             continue
         path_known = True

@@ -1,5 +1,6 @@
 /*
- * wsapp WebSocket client: token, connect, reconnect, JSON in and out.
+ * wsapp WebSocket client: token, connect, reconnect, JSON in and out (and any
+ * frame that is not JSON, text or binary, to the "raw" listeners).
  *
  * A plain script (no build step). Load the vendored reconnecting-websocket build
  * first, then this file; it defines the global `WsappClient`:
@@ -50,6 +51,9 @@
     growFactor: 1.5,
     jitter: 0.5,
     connectionTimeout: 10000,
+    // How binary frames reach the "raw" listeners: "blob" (the browser's default)
+    // or "arraybuffer".
+    binaryType: "blob",
     debug: false,
   };
   var EVENTS = ["message", "raw", "state", "open", "close", "error"];
@@ -133,6 +137,12 @@
     if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
       throw new Error("WsappClient: `jitter` must be a number from 0 to 1, not " + jitter);
     }
+    var binaryType = this.options.binaryType;
+    if (binaryType !== "blob" && binaryType !== "arraybuffer") {
+      throw new Error(
+        'WsappClient: `binaryType` must be "blob" or "arraybuffer", not ' + binaryType
+      );
+    }
     this.channel = this.options.channel || "";
     this.state = "closed";
     this.lastError = null;
@@ -163,7 +173,10 @@
   WsappClient.TokenError = TokenError;
   WsappClient.retryDelay = retryDelay;
 
-  /** Add a listener: "message" (parsed JSON), "raw", "state", "open", "close", "error". */
+  /**
+   * Add a listener: "message" (parsed JSON), "raw" (a text frame that is not JSON, or a
+   * binary frame as a Blob or ArrayBuffer), "state", "open", "close", "error".
+   */
   WsappClient.prototype.on = function (type, fn) {
     if (!this._listeners[type]) throw new Error("WsappClient: unknown event " + type);
     this._listeners[type].push(fn);
@@ -342,6 +355,8 @@
       maxEnqueuedMessages: 0,
       debug: opts.debug,
     });
+    // Applied to every underlying WebSocket, the first and each reconnect's.
+    socket.binaryType = opts.binaryType;
     this._socket = socket;
     socket.addEventListener("open", function (event) {
       if (socket !== self._socket) return;
@@ -374,9 +389,23 @@
     this._setState("closed", error ? { error: error } : null);
   };
 
+  /** Whether a frame's data is binary (a Blob, or an ArrayBuffer) with something in it. */
+  function isBinary(data) {
+    if (!data || typeof data !== "object") return false;
+    if (typeof data.byteLength === "number") return data.byteLength > 0;
+    return typeof data.size === "number" && data.size > 0;
+  }
+
   WsappClient.prototype._receive = function (event) {
     var text = event.data;
-    if (typeof text !== "string" || text === "") return;
+    if (typeof text !== "string") {
+      // A binary frame (the local gateway sends one for a body that is not UTF-8) is
+      // never parsed: the raw listeners get it as it came, a Blob or an ArrayBuffer
+      // depending on `binaryType`. Empty frames are ignored, as empty text frames are.
+      if (isBinary(text)) this._emit("raw", text, event);
+      return;
+    }
+    if (text === "") return;
     var data;
     try {
       data = JSON.parse(text);
