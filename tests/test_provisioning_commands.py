@@ -1,4 +1,5 @@
-"""The gateway commands fail with one clear line, never a traceback."""
+"""The gateway commands fail with one clear line, never a traceback, and succeed
+against the local stack (the local gateway for API Gateway, moto for ACM and Route 53)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,20 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.helpers.moto import (  # noqa: F401  (fixtures)
+    alias_records,
+    hosted_zone,
+    issued_certificate,
+    moto_aws,
+    moto_server,
+)
+from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
+    REGION,
+    aws_gateway,
+    inventory,
+    local_gateway,
+    make_local_gateway,
+)
 from wsapp.models import ApiGateway
 
 COMMANDS = [
@@ -59,11 +74,32 @@ def test_unknown_pk_is_one_line(db, command):
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("command", ["createApiGateway", "deleteApiGateway", "syncApiGateway"])
-def test_missing_region_is_one_line(gateway, no_region, command):
+@pytest.mark.parametrize(
+    "args, created",
+    [
+        (["createApiGateway"], False),
+        (["deleteApiGateway"], False),
+        (["syncApiGateway"], False),
+        (["createCustomDomain"], True),
+        # A draft's dry run needs no AWS; a created gateway's reads it.
+        (["syncApiGateway", "--dry-run"], True),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
+def test_missing_region_is_one_line(gateway, no_region, args, created):
+    if created:
+        ApiGateway.objects.filter(pk=gateway.pk).update(
+            state=ApiGateway.State.DEPLOYED,
+            api_id="abc123",
+            domain_name="ws.example.com",
+            certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/x",
+        )
     with pytest.raises(CommandError) as caught:
-        run(command, f"--pk={gateway.pk}")
+        run(*args, f"--pk={gateway.pk}")
     assert str(caught.value).startswith("No AWS region is configured")
+    assert "\n" not in str(caught.value)
+    gateway.refresh_from_db()
+    assert gateway.state == (ApiGateway.State.DEPLOYED if created else ApiGateway.State.DRAFT)
 
 
 def test_missing_region_leaves_the_state_alone(gateway, no_region):
@@ -74,7 +110,9 @@ def test_missing_region_leaves_the_state_alone(gateway, no_region):
     assert gateway.last_error.startswith("No AWS region is configured")
 
 
-@pytest.mark.parametrize("command", ["createApiGateway", "createCustomDomain", "deleteApiGateway"])
+@pytest.mark.parametrize(
+    "command", ["createApiGateway", "createCustomDomain", "deleteApiGateway", "syncApiGateway"]
+)
 def test_missing_credentials_is_one_line_and_leaves_the_state(
     gateway, no_credentials, monkeypatch, command
 ):
@@ -138,3 +176,33 @@ def test_sync_of_a_draft_leaves_it_draft(gateway):
         run("syncApiGateway", f"--pk={gateway.pk}")
     gateway.refresh_from_db()
     assert gateway.state == ApiGateway.State.DRAFT
+
+
+def test_commands_create_map_and_delete_a_gateway(db, aws_gateway, moto_aws):
+    record = ApiGateway.objects.create(
+        api_name="command-life", target_base_endpoint="https://www.example.com/ws/", region=REGION
+    )
+    out = run("createApiGateway", f"--pk={record.pk}")
+    assert "  - created API " in out
+    assert "Gateway command-life deployed (" in out
+    record.refresh_from_db()
+    assert record.state == ApiGateway.State.DEPLOYED
+    assert [api["name"] for api in inventory(aws_gateway)["apis"]] == ["command-life"]
+
+    zone = hosted_zone(moto_aws, "example.com")
+    record.domain_name = "ws.example.com"
+    record.hosted_zone_id = zone
+    record.certificate_arn = issued_certificate(moto_aws, "ws.example.com", region=REGION)
+    record.save()
+    out = run("createCustomDomain", f"--pk={record.pk}")
+    assert "  - created domain name ws.example.com" in out
+    assert "wss://ws.example.com now serves stage production of command-life." in out
+    assert inventory(aws_gateway)["domains"] == {"ws.example.com": [("production", "")]}
+    assert len(alias_records(moto_aws, zone)) == 1
+
+    out = run("deleteApiGateway", f"--pk={record.pk}")
+    assert "Gateway command-life torn down: nothing left in AWS." in out
+    assert inventory(aws_gateway) == {"apis": [], "domains": {}}
+    assert alias_records(moto_aws, zone) == []
+    record.refresh_from_db()
+    assert record.state == ApiGateway.State.DRAFT

@@ -22,6 +22,7 @@ from tests.helpers.moto import (  # noqa: F401  (fixtures)
 from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
     NO_WAIT,
     REGION,
+    Interrupted,
     aws_gateway,
     boto_faults,
     clear_calls,
@@ -180,6 +181,33 @@ def test_sync_converges_after_any_failed_call(aws_gateway, moto_aws, record):
         assert_converged(aws_gateway, record, expected_inventory, expected_record, n)
 
 
+def test_sync_converges_after_any_lost_answer(aws_gateway, moto_aws, boto_faults, record):
+    add_domain(moto_aws, record)
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok
+    change_record(record)
+    boto_faults.reset()
+    assert provisioning.sync(record, retry=NO_WAIT).ok
+    operations = [c.operation for c in boto_faults.calls]
+    calls = len(operations)
+    assert {"UpdateApiMapping", "CreateDeployment", "DeleteStage"} <= set(operations)
+    expected_inventory = inventory(aws_gateway)
+    expected_record = record_summary(record)
+    assert expected_inventory["domains"] == {"ws.example.com": [("live", "")]}
+
+    for n in range(1, calls + 1):
+        assert provisioning.teardown(record, retry=NO_WAIT).ok, n
+        reset_record(record)
+        assert provisioning.create(record, retry=NO_WAIT).ok, n
+        assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok, n
+        change_record(record)
+        boto_faults.fail(n, after=True)
+        assert_failed(provisioning.sync(record, retry=NO_WAIT), record, n)
+        boto_faults.reset()
+        assert provisioning.sync(record, retry=NO_WAIT).ok, n
+        assert_converged(aws_gateway, record, expected_inventory, expected_record, n)
+
+
 @pytest.mark.parametrize("after", [False, True], ids=["failed", "answer-lost"])
 def test_teardown_converges_after_any_failed_call(
     aws_gateway, moto_aws, boto_faults, record, after
@@ -266,3 +294,61 @@ def test_api_whose_id_was_lost_is_found_not_duplicated(aws_gateway, record):
     assert result.ok
     assert any("created by an earlier run" in action for action in result.actions)
     assert inventory(aws_gateway) == expected
+
+
+def test_interrupted_runs_stay_creating_and_deleting(aws_gateway, boto_faults, record):
+    """A run that dies leaves its in-progress state; each state change is timestamped."""
+
+    def stored() -> tuple[str, object]:
+        return ApiGateway.objects.values_list("state", "state_changed_at").get(pk=record.pk)
+
+    seen: list[tuple[str, object]] = []
+    _, last = stored()
+
+    def check(expected: str) -> None:
+        """The state now is ``expected``, stamped later than the previous change."""
+        nonlocal last
+        state, changed_at = stored()
+        assert state == expected
+        assert changed_at > last, (expected, changed_at, last)
+        last = changed_at
+
+    # Create dies at its third call: "creating" from before the first call, and after.
+    boto_faults.reset()
+    boto_faults.watch = lambda call: seen.append(stored())
+    boto_faults.interrupt(3)
+    with pytest.raises(Interrupted):
+        provisioning.create(record, retry=NO_WAIT)
+    assert len(seen) == 3 and {state for state, _ in seen} == {State.CREATING}
+    check(State.CREATING)
+    record.refresh_from_db()
+    assert record.operation_expires_at is None  # the lease was given back
+
+    # The rerun sets "creating" anew, then "deployed".
+    seen.clear()
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    assert {state for state, _ in seen} == {State.CREATING}
+    assert all(changed_at > last for _, changed_at in seen)
+    check(State.DEPLOYED)
+
+    # Teardown dies at DeleteApi: "deleting" from before its first call, and left so.
+    seen.clear()
+    boto_faults.reset()
+    assert provisioning.teardown(record, retry=NO_WAIT).ok
+    delete_api = [c.operation for c in boto_faults.calls].index("DeleteApi") + 1
+    assert provisioning.create(record, retry=NO_WAIT).ok
+    check(State.DEPLOYED)
+    boto_faults.watch = lambda call: seen.append(stored())
+    boto_faults.interrupt(delete_api)
+    with pytest.raises(Interrupted):
+        provisioning.teardown(record, retry=NO_WAIT)
+    assert len(seen) == delete_api and {state for state, _ in seen} == {State.DELETING}
+    check(State.DELETING)
+    record.refresh_from_db()
+    assert record.api_id  # the API is still there, and recorded
+
+    # The rerun finishes the job.
+    boto_faults.reset()
+    assert provisioning.teardown(record, retry=NO_WAIT).ok
+    check(State.DRAFT)
+    assert inventory(aws_gateway) == EMPTY

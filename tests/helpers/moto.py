@@ -112,12 +112,28 @@ def pending_certificate(moto_url: str, domain: str, *, region: str) -> str:
     return answer["CertificateArn"]
 
 
-def hosted_zone(moto_url: str, zone_name: str) -> str:
-    """Create a public hosted zone; returns its id (without the /hostedzone/ prefix)."""
+def hosted_zone(moto_url: str, zone_name: str, *, copy: str = "") -> str:
+    """Create a public hosted zone; returns its id (without the /hostedzone/ prefix).
+
+    ``copy`` makes another zone of the same name (as when moving DNS to a new zone).
+    """
     answer = _client("route53", moto_url, "us-east-1").create_hosted_zone(
-        Name=zone_name, CallerReference=f"wsapp-tests-{zone_name}"
+        Name=zone_name, CallerReference=f"wsapp-tests-{zone_name}{copy and '-' + copy}"
     )
     return answer["HostedZone"]["Id"].rsplit("/", 1)[-1]
+
+
+def delete_records(moto_url: str, zone_id: str, records: list[dict]) -> None:
+    """Delete record sets from a zone, as an operator would by hand."""
+    _client("route53", moto_url, "us-east-1").change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in records]},
+    )
+
+
+def delete_hosted_zone(moto_url: str, zone_id: str) -> None:
+    """Delete a zone (it must hold only its NS and SOA records)."""
+    _client("route53", moto_url, "us-east-1").delete_hosted_zone(Id=zone_id)
 
 
 def alias_records(moto_url: str, zone_id: str) -> list[dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,6 +228,11 @@ def recorded_ids_exist(local: LocalGateway, record: ApiGateway) -> bool:
 # --- Faults inside botocore -------------------------------------------------------------
 
 
+class Interrupted(BaseException):
+    """Stands for the process dying mid-operation: no ``except Exception`` catches it,
+    so nothing records a failure (only the lease is given back, by ``finally``)."""
+
+
 @dataclass
 class Call:
     """One call made by a wsapp boto3 client, as botocore saw it."""
@@ -244,15 +249,20 @@ class BotoFaults:
 
     ``fail(n)`` answers call n with an error without sending it; ``fail(n, after=True)``
     lets AWS apply call n, then replaces its answer with the error (the answer was lost).
-    ``fail_operation`` fails the next calls of one operation, one code each.
-    ``answer`` changes fields of every answer of an operation (e.g. a PENDING status).
+    ``fail_operation`` fails the next calls of one operation, one code each (with
+    ``after=True``: applied by AWS, answer lost). ``answer`` changes fields of every
+    answer of an operation (e.g. a PENDING status). ``interrupt(n)`` raises Interrupted
+    instead of sending call n; ``watch`` is called with each call before it is sent.
     """
 
     calls: list[Call] = field(default_factory=list)
     before: dict[int, str] = field(default_factory=dict)
     after: dict[int, str] = field(default_factory=dict)
     by_operation: dict[str, list[str]] = field(default_factory=dict)
+    lost_by_operation: dict[str, list[str]] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interrupt_at: int | None = None
+    watch: Callable[[Call], None] | None = None
 
     def fail(self, *numbers: int, code: str = "BadRequestException", after: bool = False) -> None:
         """Fail the given calls, counted from the next one (1); restarts the count."""
@@ -261,8 +271,13 @@ class BotoFaults:
         self.after.clear()
         (self.after if after else self.before).update(dict.fromkeys(numbers, code))
 
-    def fail_operation(self, operation: str, *codes: str) -> None:
-        self.by_operation[operation] = list(codes)
+    def fail_operation(self, operation: str, *codes: str, after: bool = False) -> None:
+        (self.lost_by_operation if after else self.by_operation)[operation] = list(codes)
+
+    def interrupt(self, number: int) -> None:
+        """Raise Interrupted at the given call, counted from the next one (1)."""
+        self.calls.clear()
+        self.interrupt_at = number
 
     def answer(self, operation: str, **fields: Any) -> None:
         self.overrides[operation] = fields
@@ -272,7 +287,10 @@ class BotoFaults:
         self.before.clear()
         self.after.clear()
         self.by_operation.clear()
+        self.lost_by_operation.clear()
         self.overrides.clear()
+        self.interrupt_at = None
+        self.watch = None
 
     @staticmethod
     def _error(code: str, number: int, when: str) -> dict[str, Any]:
@@ -288,6 +306,11 @@ class BotoFaults:
             Call(number, model.service_model.service_name, model.name, context["client_region"])
         )
         context["test_call_number"] = number
+        if self.watch is not None:
+            self.watch(self.calls[-1])
+        if number == self.interrupt_at:
+            self.interrupt_at = None
+            raise Interrupted(f"process died at call {number} ({model.name})")
         code = self.before.get(number)
         queued = self.by_operation.get(model.name)
         if code is None and queued:
@@ -305,6 +328,9 @@ class BotoFaults:
         if http_response.status_code < 300 and model.name in self.overrides:
             parsed.update(self.overrides[model.name])
         code = self.after.get(number)
+        lost = self.lost_by_operation.get(model.name)
+        if code is None and lost and http_response.status_code < 300:
+            code = lost.pop(0)
         if code is None or http_response.status_code >= 300:
             return
         error = self._error(code, number, "after AWS applied the call")

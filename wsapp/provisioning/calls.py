@@ -3,7 +3,8 @@
 API Gateway limits ``CreateDeployment`` to one request per 5 seconds and the domain
 name operations to one per 30 seconds, per account. Hitting those limits is normal
 during provisioning, so a ``TooManyRequestsException`` is waited out (exponential
-backoff with jitter, bounded in total) rather than reported as a failure.
+backoff with jitter) and retried; only once the policy's total budget is spent does the
+call fail, saying to rerun later.
 """
 
 from __future__ import annotations

@@ -36,9 +36,14 @@ UNDEPLOYED_FLAG = "undeployed_changes"
 #: later call goes there: a region edited afterwards would otherwise make teardown
 #: look in the wrong region, find nothing and strand the real API.
 REGION_KEY = "region"
-#: ``aws_resources`` key of the custom domain name actually created in API Gateway,
-#: which teardown deletes even if ``domain_name`` was edited or cleared since.
+#: ``aws_resources`` key of the custom domain name created in API Gateway, which
+#: teardown deletes even if ``domain_name`` was edited or cleared since. It is written
+#: before CreateDomainName is sent, so a domain whose answer was lost is not stranded.
 DOMAIN_KEY = "domain_name"
+#: ``aws_resources`` key of the Route 53 hosted zone the DNS alias was written to,
+#: written before the UPSERT. Teardown (and a createCustomDomain run with another
+#: zone) deletes the alias from that zone, whatever ``hosted_zone_id`` says now.
+ZONE_KEY = "hosted_zone_id"
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,18 @@ def created_domain(gateway: ApiGateway) -> str:
     if gateway.api_mapping_id or gateway.api_gateway_domain_name:
         return gateway.domain_name
     return ""
+
+
+def zone_id(value: str) -> str:
+    """A hosted zone id without spaces or the ``/hostedzone/`` prefix (Route 53 takes
+    both forms, so they must compare equal)."""
+    return value.strip().rsplit("/", 1)[-1]
+
+
+def recorded_zone(gateway: ApiGateway) -> str:
+    """The hosted zone the DNS alias was written to ('' if none was)."""
+    zone = _resources(gateway).get(ZONE_KEY)
+    return zone_id(zone) if isinstance(zone, str) else ""
 
 
 def api_arn(gateway: ApiGateway) -> str:

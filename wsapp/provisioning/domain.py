@@ -5,16 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from wsapp.models import ApiGateway
-from wsapp.provisioning.calls import AwsCaller, ProvisioningError, RetryPolicy
+from wsapp.provisioning.calls import EXPECTED_ERRORS, AwsCaller, ProvisioningError, RetryPolicy
 from wsapp.provisioning.desired import (
     DOMAIN_KEY,
     MANAGED_TAG,
     REGION_KEY,
+    ZONE_KEY,
     created_domain,
     pinned_region,
+    recorded_zone,
     region_of,
+    zone_id,
 )
 from wsapp.provisioning.operations import Result, Run, _operate
+
+#: The domain name configuration every gateway's custom domain must have (the
+#: certificate is added per gateway), with how a difference is described.
+DOMAIN_SETTINGS = {
+    "EndpointType": ("REGIONAL", "endpoint type"),
+    "SecurityPolicy": ("TLS_1_2", "security policy"),
+}
 
 #: What to do about a certificate that is not ISSUED, by ACM status.
 _STATUS_ADVICE = {
@@ -134,10 +144,12 @@ def _create_domain(run: Run) -> str:
         )
     configuration = {
         "CertificateArn": certificate_arn,
-        "EndpointType": "REGIONAL",
-        "SecurityPolicy": "TLS_1_2",
+        **{key: value for key, (value, _) in DOMAIN_SETTINGS.items()},
     }
     if existing is None:
+        # Recorded before AWS is asked: if the answer is lost, teardown still finds the
+        # domain, and the console refuses to rename it meanwhile.
+        _remember_domain(run, domain)
         try:
             existing = call(
                 "create_domain_name",
@@ -147,17 +159,17 @@ def _create_domain(run: Run) -> str:
                 Tags={MANAGED_TAG: str(gateway.pk)},
             )
             run.did(f"created domain name {domain}")
-            # Ours from now on: recorded at once so that teardown finds it.
-            _remember_domain(run, domain)
             _record_target(run, existing)
         except ProvisioningError as exc:
             if exc.code != "ConflictException":
+                _forget_domain_unless_made(run, domain)
                 raise
             existing = call("get_domain_name", f"Reading domain {domain}", DomainName=domain)
             # Reused only when an earlier run of this gateway made it (its answer never
             # reached us): teardown deletes what it remembers, so never adopt another's.
             owner = (existing.get("Tags") or {}).get(MANAGED_TAG)
             if owner != str(gateway.pk):
+                _forget_domain(run)
                 made_by = f"gateway record {owner}" if owner else "something other than wsapp"
                 raise ProvisioningError(
                     f"The domain name {domain} already exists in API Gateway, made by "
@@ -168,18 +180,24 @@ def _create_domain(run: Run) -> str:
     # The mapping first: it refuses a domain that serves another API before we touch it.
     _ensure_mapping(run)
     current = (existing.get("DomainNameConfigurations") or [{}])[0]
+    stale = [label for key, (value, label) in DOMAIN_SETTINGS.items() if current.get(key) != value]
     if current.get("CertificateArn") != certificate_arn:
+        stale.insert(0, "certificate")
+    if stale:
         existing = call(
             "update_domain_name",
-            f"Switching {domain} to the new certificate",
+            f"Updating the {' and '.join(stale)} of {domain}",
             DomainName=domain,
             DomainNameConfigurations=[configuration],
         )
         current = (existing.get("DomainNameConfigurations") or [{}])[0]
-        run.did(f"switched {domain} to certificate {certificate_arn}")
+        if "certificate" in stale:
+            run.did(f"switched {domain} to certificate {certificate_arn}")
+        fixed = [f"{label} {value}" for value, label in DOMAIN_SETTINGS.values() if label in stale]
+        if fixed:
+            run.did(f"set {domain} to {', '.join(fixed)}")
     target = _record_target(run, existing)
-    if gateway.hosted_zone_id:
-        _upsert_alias(run, target, current.get("HostedZoneId") or "")
+    _converge_alias(run, target, current.get("HostedZoneId") or "")
     gateway.last_error = ""
     ApiGateway.objects.filter(pk=gateway.pk).update(last_error="")
     served = f"wss://{domain} now serves stage {gateway.stage_name} of {gateway.api_name}."
@@ -189,13 +207,36 @@ def _create_domain(run: Run) -> str:
 
 
 def _remember_domain(run: Run, domain: str) -> None:
-    """Note which domain name (and region) this gateway made, for teardown."""
+    """Note which domain name (and region) this gateway makes or made, for teardown."""
     resources = run.resources()
     region = run.api.client.meta.region_name
     if resources.get(DOMAIN_KEY) != domain or not pinned_region(run.gateway):
         resources[DOMAIN_KEY] = domain
         resources.setdefault(REGION_KEY, region)
         run.save("aws_resources")
+
+
+def _forget_domain(run: Run) -> None:
+    if DOMAIN_KEY in run.resources():
+        del run.resources()[DOMAIN_KEY]
+        run.save("aws_resources")
+
+
+def _forget_domain_unless_made(run: Run, domain: str) -> None:
+    """After CreateDomainName failed: keep the name recorded only if AWS made it anyway.
+
+    A refused create leaves nothing to delete, so the record goes back to having no
+    custom domain (and ``domain_name`` can be corrected). When AWS cannot be asked,
+    the name stays recorded: teardown then checks for itself.
+    """
+    try:
+        found = run.api.call(
+            "get_domain_name", f"Reading domain {domain}", missing_ok=True, DomainName=domain
+        )
+    except EXPECTED_ERRORS:
+        return
+    if found is None or (found.get("Tags") or {}).get(MANAGED_TAG) != str(run.gateway.pk):
+        _forget_domain(run)
 
 
 def _record_target(run: Run, domain: dict[str, Any]) -> str:
@@ -271,38 +312,64 @@ def _alias_change(action: str, domain: str, target: str, zone: str) -> dict[str,
     }
 
 
-def _upsert_alias(run: Run, target: str, zone: str) -> None:
+def _converge_alias(run: Run, target: str, target_zone: str) -> None:
+    """The alias in ``hosted_zone_id`` only: first out of a zone it was written to
+    before (the zone was changed or cleared), then UPSERTed into the current one."""
     gateway = run.gateway
-    if not target or not zone:
+    wanted = zone_id(gateway.hosted_zone_id)
+    written = recorded_zone(gateway)
+    if not wanted and not written:
+        return
+    if not target or not target_zone:
+        # Without the host name our alias cannot be told from another record.
         raise ProvisioningError(
             f"AWS did not return the API Gateway host name of {gateway.domain_name}; "
             "run createCustomDomain again in a minute."
         )
+    if written and written != wanted:
+        _delete_alias(run, written, gateway.domain_name, target)
+        del run.resources()[ZONE_KEY]
+        run.save("aws_resources")
+    if wanted:
+        _upsert_alias(run, wanted, target, target_zone)
+
+
+def _upsert_alias(run: Run, zone: str, target: str, target_zone: str) -> None:
+    gateway = run.gateway
+    # Recorded before the UPSERT: teardown must find the alias even if its answer is lost.
+    if run.resources().get(ZONE_KEY) != zone:
+        run.resources()[ZONE_KEY] = zone
+        run.save("aws_resources")
     run.caller("route53").call(
         "change_resource_record_sets",
         f"Pointing DNS for {gateway.domain_name} at API Gateway",
-        HostedZoneId=gateway.hosted_zone_id,
+        HostedZoneId=zone,
         ChangeBatch={
             "Comment": f"wsapp gateway {gateway.api_name}",
-            "Changes": [_alias_change("UPSERT", gateway.domain_name, target, zone)],
+            "Changes": [_alias_change("UPSERT", gateway.domain_name, target, target_zone)],
         },
     )
     run.did(f"DNS alias {gateway.domain_name} -> {target}")
 
 
-def _delete_alias(run: Run, domain: str, target: str) -> None:
-    """Remove the alias record of ``domain``, if it still points at our API Gateway domain."""
-    gateway = run.gateway
+def _delete_alias(run: Run, zone: str, domain: str, target: str) -> None:
+    """Remove the alias record of ``domain`` from ``zone``, if it still points at our
+    API Gateway domain. A zone that no longer exists holds nothing to remove."""
     route53 = run.caller("route53")
     name = domain.rstrip(".").lower()
-    listing = route53.call(
-        "list_resource_record_sets",
-        f"Reading DNS records for {domain}",
-        HostedZoneId=gateway.hosted_zone_id,
-        StartRecordName=domain,
-        StartRecordType="A",
-        MaxItems="1",
-    )
+    try:
+        listing = route53.call(
+            "list_resource_record_sets",
+            f"Reading DNS records for {domain} in zone {zone}",
+            HostedZoneId=zone,
+            StartRecordName=domain,
+            StartRecordType="A",
+            MaxItems="1",
+        )
+    except ProvisioningError as exc:
+        if exc.code == "NoSuchHostedZone":
+            return
+        raise
     for record in listing.get("ResourceRecordSets") or []:
         alias = record.get("AliasTarget") or {}
         if (
@@ -312,11 +379,11 @@ def _delete_alias(run: Run, domain: str, target: str) -> None:
         ):
             route53.call(
                 "change_resource_record_sets",
-                f"Removing the DNS alias of {domain}",
-                HostedZoneId=gateway.hosted_zone_id,
+                f"Removing the DNS alias of {domain} from zone {zone}",
+                HostedZoneId=zone,
                 ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]},
             )
-            run.did(f"removed DNS alias {domain}")
+            run.did(f"removed DNS alias {domain} from zone {zone}")
 
 
 def teardown_domain(run: Run) -> None:
@@ -351,16 +418,20 @@ def teardown_domain(run: Run) -> None:
                 DomainName=domain,
             )
             run.did(f"deleted mapping {mapping['ApiMappingId']} of {domain}")
-        made_here = bool(remembered) or (existing.get("Tags") or {}).get(MANAGED_TAG) == str(
-            gateway.pk
-        )
+        # The name is recorded before AWS is asked to create it, so it proves nothing by
+        # itself: a domain carrying another owner's tag is never deleted.
+        owner = (existing.get("Tags") or {}).get(MANAGED_TAG)
+        made_here = owner == str(gateway.pk) or (bool(remembered) and not owner)
         if made_here and len(ours) == len(mappings):
             target = (existing.get("DomainNameConfigurations") or [{}])[0].get(
                 "ApiGatewayDomainName"
             ) or gateway.api_gateway_domain_name
-            # Only with the domain itself: a domain other APIs keep must keep its DNS.
-            if gateway.hosted_zone_id and target:
-                _delete_alias(run, domain, target)
+            # The zone the alias was written to; records from before it was kept fall
+            # back to the record's zone. Only with the domain itself: a domain other
+            # APIs keep must keep its DNS.
+            zone = recorded_zone(gateway) or zone_id(gateway.hosted_zone_id)
+            if zone and target:
+                _delete_alias(run, zone, domain, target)
             call(
                 "delete_domain_name",
                 f"Deleting domain {domain}",
@@ -371,8 +442,14 @@ def teardown_domain(run: Run) -> None:
         elif made_here:
             run.did(f"kept domain name {domain}: other APIs are mapped to it")
     resources = run.resources()
-    if gateway.api_mapping_id or gateway.api_gateway_domain_name or DOMAIN_KEY in resources:
+    if (
+        gateway.api_mapping_id
+        or gateway.api_gateway_domain_name
+        or DOMAIN_KEY in resources
+        or ZONE_KEY in resources
+    ):
         gateway.api_mapping_id = ""
         gateway.api_gateway_domain_name = ""
         resources.pop(DOMAIN_KEY, None)
+        resources.pop(ZONE_KEY, None)
         run.save("api_mapping_id", "api_gateway_domain_name", "aws_resources")

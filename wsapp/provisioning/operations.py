@@ -49,6 +49,7 @@ from wsapp.provisioning.desired import (
     REGION_KEY,
     ROUTE_RESPONSE_KEY,
     UNDEPLOYED_FLAG,
+    ZONE_KEY,
     DesiredRoute,
     api_arn,
     created_domain,
@@ -779,8 +780,8 @@ def _forget_api(run: Run) -> None:
     resources = run.resources()
     kept = {}
     if resources.get(DOMAIN_KEY):
-        # The custom domain outlives the API: keep its name and its region.
-        kept = {k: resources[k] for k in (DOMAIN_KEY, REGION_KEY) if k in resources}
+        # The custom domain outlives the API: keep its name, region and DNS zone.
+        kept = {k: resources[k] for k in (DOMAIN_KEY, REGION_KEY, ZONE_KEY) if k in resources}
     gateway.api_id = ""
     gateway.api_endpoint = ""
     gateway.deployment_id = ""
