@@ -1,9 +1,11 @@
 """End to end through the operator console: Chromium ↔ live Django ↔ local API Gateway.
 
-An operator signs in, creates and deploys a gateway from the console, watches a
-chat page's socket appear in the live sessions table, sends it a test message
-(which the page receives), disconnects it, runs the cleanup and watches its
-progress bar finish. Every console page is screenshotted into test-artifacts/.
+An operator signs in, creates and deploys a gateway from the console, syncs an
+additional route after reading the plan, watches a chat page's socket appear in
+the live sessions table (sorting and filtering it), opens the session's record,
+sends it a test message (which the page receives), disconnects it, runs the
+cleanup and watches its progress bar move and finish. Every console page is
+screenshotted into test-artifacts/.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from playwright.sync_api import expect
 from dashboard.admin import cleanup as console_cleanup
 from dashboard.demo import DEFAULT_GATEWAY_NAME
 from tests.helpers.browser import browser, new_page, screenshot  # noqa: F401  (fixtures)
-from tests.helpers.console import ConsoleStack, console_stack  # noqa: F401  (fixtures)
+from tests.helpers.console import (  # noqa: F401  (fixtures)
+    ConsoleStack,
+    HeldCleanup,
+    console_stack,
+    held_cleanup,
+    make_sessions,
+)
 from tests.helpers.livestack import PASSWORD, wait_until
-from wsapp.models import ApiGateway, CleanupRun, WebSocketSession
+from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute, CleanupRun, WebSocketSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +63,9 @@ def expect_message(page, text: str) -> None:
     expect(page.locator("body")).to_contain_text(text)
 
 
-def test_operator_console_end_to_end(console_stack: ConsoleStack, new_page):
+def test_operator_console_end_to_end(
+    console_stack: ConsoleStack, new_page, held_cleanup: HeldCleanup
+):
     get_user_model().objects.create_superuser("ops", password=PASSWORD)
     page = new_page("operator")
     sign_in(page, console_stack, "ops")
@@ -84,16 +94,49 @@ def test_operator_console_end_to_end(console_stack: ConsoleStack, new_page):
     expect(page.locator("[data-differences]")).to_contain_text("None: AWS matches this record.")
     screenshot(page, "console-gateway")
 
+    # --- Sync shows its plan first: a route the record has and AWS does not.
+    ApiGatewayAdditionalRoute.objects.create(
+        api_gateway=record,
+        name="Shout",
+        route_key="shout",
+        integration_url=console_stack.url("/ws/default"),
+    )
+    page.locator('a[href$="/sync/"]').first.click()
+    plan = page.locator("#modal-content #dialog #sync-plan")
+    expect(plan).to_contain_text("shout")
+    screenshot(page, "console-sync-plan")
+    confirm_dialog(page, "Apply the plan")
+    expect_message(page, f"{DEFAULT_GATEWAY_NAME}: Sync: succeeded.")
+    expect(page.locator("[data-routes]")).to_contain_text("shout")
+
     # --- The live sessions table picks up a new socket within one refresh.
     page.goto(console_stack.url("/admin/console/sessions/"))
     expect(page.locator("#sessions tbody")).to_contain_text("No sessions match these filters.")
     chat = page.context.new_page()  # same login: the demo chat opens a socket
     chat.goto(console_stack.url("/"))
     expect(chat.locator("#ws-state")).to_have_attribute("data-ws-state", "open")
+    # A background tab gets no animation frames, which Playwright's clicks wait for.
+    page.bring_to_front()
     session = WebSocketSession.objects.get(connected=True)
     row = page.locator(f'tr[data-connection-id="{session.connection_id}"]')
     expect(row).to_be_visible(timeout=ONE_REFRESH_MS)
     screenshot(page, "console-sessions")
+
+    # --- Sort through htmx, then filter: the filter keeps the sort.
+    page.locator('th[data-column="connection_id"] a[data-sort]').click()
+    expect(page).to_have_url(re.compile(r"[?&]sort=connection_id(&|$)"))
+    page.select_option("#id_connected", "any")
+    expect(page).to_have_url(re.compile(r"[?&]connected=any(&|$)"))
+    expect(page).to_have_url(re.compile(r"[?&]sort=connection_id(&|$)"))
+    expect(page.locator('th[data-column="connection_id"]')).to_contain_text("↑")
+    expect(row).to_be_visible()
+
+    # --- The session's record, with what API Gateway knows about the connection.
+    row.locator("a.console-link").click()
+    expect(page).to_have_url(re.compile(r"/admin/wsapp/websocketsession/\d+/change/$"))
+    expect(page.locator("#connection-panel")).to_contain_text("Source IP")
+    screenshot(page, "console-session-record")
+    page.goto(console_stack.url("/admin/console/sessions/"))
 
     # --- Send it a test message: the page receives it.
     row.locator("[data-action=send-test-message]").click()
@@ -120,17 +163,32 @@ def test_operator_console_end_to_end(console_stack: ConsoleStack, new_page):
         message="the closed tab's $disconnect",
     )
 
-    # --- Cleanup: the counts, then a run whose progress bar finishes. A day passes
-    # first: by default the console keeps sessions closed in the last 24 hours.
-    WebSocketSession.objects.update(disconnected_on=timezone.now() - timedelta(hours=30))
+    # --- Cleanup: the counts, then a run whose progress bar moves, then finishes. A
+    # day passes first: by default the console keeps sessions closed in the last 24
+    # hours. With 8 rows in batches of 2, the run is held after its first batch.
+    closed_on = timezone.now() - timedelta(hours=30)
+    make_sessions(record, 6, prefix="old", connected=False, disconnected_on=closed_on)
+    WebSocketSession.objects.update(disconnected_on=closed_on)
     page.goto(console_stack.url("/admin/wsapp/cleanuprun/"))
-    expect(page.locator('[data-cleanup="disconnected_sessions"] [data-count]')).to_have_text("2")
+    expect(page.locator('[data-cleanup="disconnected_sessions"] [data-count]')).to_have_text("8")
     page.locator('a[href$="/cleanuprun/run/"]').click()
     confirm_dialog(page, "Delete now")
-    expect_message(page, "Cleanup started: ")
+    expect_message(page, "Cleanup started: 8 rows to delete.")
     progress = page.locator("#cleanup-progress")
+    expect(progress).to_have_attribute("data-status", "running")
+    expect(progress.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "25")
+    expect(progress.locator(".console-progress-bar")).to_have_attribute("style", "width: 25%")
+    expect(progress.locator("[data-progress-text]")).to_contain_text(
+        "Deleting: 2 of 8 rows (25%)."
+    )
+    screenshot(page, "console-cleanup-running")
+    page.evaluate("window.consoleNotReloaded = true")
+    held_cleanup.release()
     expect(progress).to_have_attribute("data-status", "finished")
-    expect(progress.locator("[data-progress-text]")).to_contain_text("Finished: 2 rows deleted.")
+    # htmx's polling moved the bar: the page itself was not reloaded.
+    assert page.evaluate("window.consoleNotReloaded === true")
+    expect(progress.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "100")
+    expect(progress.locator("[data-progress-text]")).to_contain_text("Finished: 8 rows deleted.")
     assert console_cleanup.join_runs(timeout=10)
     assert CleanupRun.objects.get().status == "finished"
     assert not WebSocketSession.objects.exists()

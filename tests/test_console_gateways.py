@@ -204,6 +204,90 @@ def test_routes_edited_inline_wait_for_sync(operator_client, created, aws_gatewa
     assert "chat" in inventory(aws_gateway)["apis"][0]["routes"]
 
 
+@pytest.fixture
+def routes(record: ApiGateway) -> list[ApiGatewayAdditionalRoute]:
+    """Two additional routes on the draft record (saved in Django only)."""
+    return [
+        ApiGatewayAdditionalRoute.objects.create(
+            api_gateway=record,
+            name=name,
+            route_key=key,
+            integration_url=f"https://backend.example.com/{key}",
+        )
+        for name, key in (("Shout", "shout-route"), ("Whisper", "whisper-route"))
+    ]
+
+
+def routes_data(record: ApiGateway, existing: list[dict], new: list[dict]) -> dict:
+    """The change form's POST with ``existing`` route forms (ids) and ``new`` ones."""
+    data = form_data(record)
+    forms = [*existing, *new]
+    data["additional_routes-TOTAL_FORMS"] = str(len(forms))
+    data["additional_routes-INITIAL_FORMS"] = str(len(existing))
+    for i, route in enumerate(forms):
+        data[f"additional_routes-{i}-api_gateway"] = str(record.pk)
+        for key, value in route.items():
+            data[f"additional_routes-{i}-{key}"] = value
+    return data
+
+
+def test_view_permission_shows_the_routes_read_only(client_with, record, routes):
+    viewer = client_with("wsapp.view_apigateway")
+    response = viewer.get(change_url(record))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "shout-route" in content and "whisper-route" in content
+    assert 'name="additional_routes-0-route_key"' not in content
+    assert 'name="additional_routes-0-DELETE"' not in content
+    assert 'name="additional_routes-MAX_NUM_FORMS" value="0"' in content  # nothing to add
+    assert viewer.post(change_url(record), routes_data(record, [], [])).status_code == 403
+    assert ApiGatewayAdditionalRoute.objects.filter(api_gateway=record).count() == 2
+
+
+def test_change_permission_edits_adds_and_deletes_routes(client_with, record, routes):
+    changer = client_with("wsapp.view_apigateway", "wsapp.change_apigateway")
+    content = changer.get(change_url(record)).content.decode()
+    assert 'name="additional_routes-0-route_key"' in content
+    shout, whisper = routes
+    data = routes_data(
+        record,
+        existing=[
+            {
+                "id": str(shout.pk),
+                "name": "Shout",
+                "route_key": "shout-louder",
+                "integration_url": shout.integration_url,
+            },
+            {
+                "id": str(whisper.pk),
+                "name": "Whisper",
+                "route_key": "whisper-route",
+                "integration_url": whisper.integration_url,
+                "DELETE": "on",
+            },
+        ],
+        new=[
+            {
+                "name": "Chat",
+                "route_key": "chat",
+                "integration_url": "https://backend.example.com/chat",
+            }
+        ],
+    )
+    response = csrf_post(changer, change_url(record), data)
+    assert response.status_code == 302, response.content[:3000]
+    keys = ApiGatewayAdditionalRoute.objects.filter(api_gateway=record).values_list(
+        "route_key", flat=True
+    )
+    assert sorted(keys) == ["chat", "shout-louder"]
+
+
+def test_routes_are_hidden_without_a_gateway_permission(client_with, record, routes):
+    # The route model's own permissions are not what the console asks for.
+    other = client_with("wsapp.view_apigatewayadditionalroute")
+    assert other.get(change_url(record)).status_code == 403
+
+
 def test_a_created_gateway_cannot_be_deleted_before_teardown(operator_client, created):
     delete = reverse("admin:wsapp_apigateway_delete", args=[created.pk])
     assert operator_client.get(delete).status_code == 403
@@ -437,10 +521,75 @@ def test_a_throttled_button_gives_up_soon_and_says_to_press_again(
     response = dialog_post(operator_client, action_url(record, "create_in_aws"))
     [message] = page_messages(response)
     assert "Create: failed." in message
-    assert "press the button again" in message
+    assert "this is retryable: press the button again" in message
     assert 0 < sum(waits) <= 20
     record.refresh_from_db()
     assert record.operation_expires_at is None
     clear_faults(aws_gateway)
     response = dialog_post(operator_client, action_url(record, "create_in_aws"))
     assert "Create: succeeded." in page_messages(response)[-1]
+
+
+# --- Throttling budgets -------------------------------------------------------------
+
+#: Each button, the provisioning function it runs, and the budget it must pass.
+BUDGETS = [
+    ("create_in_aws", "create", "CONSOLE_RETRY"),
+    ("sync_gateway", "sync", "CONSOLE_RETRY"),
+    ("deploy_gateway", "deploy", "CONSOLE_RETRY"),
+    ("rotate_secret", "rotate_secret", "CONSOLE_RETRY"),
+    ("create_custom_domain", "create_custom_domain", "DOMAIN_RETRY"),
+    ("teardown_gateway", "teardown", "DOMAIN_RETRY"),
+]
+
+
+@pytest.mark.parametrize(("name", "function", "budget"), BUDGETS)
+def test_each_button_passes_its_throttling_budget(
+    name, function, budget, operator_client, record, monkeypatch
+):
+    passed: list[provisioning.RetryPolicy] = []
+
+    def operation(gateway, *, retry):
+        passed.append(retry)
+        return provisioning.Result(operation=function, ok=True, message="done")
+
+    monkeypatch.setattr(provisioning, function, operation)
+    dialog_post(operator_client, action_url(record, name), {"confirm_name": "console-gw"})
+    assert passed == [getattr(gateway_admin, budget)]
+
+
+@pytest.mark.parametrize("jitter", [0.0, 1.0])
+@pytest.mark.parametrize("operation", ["create_domain_name", "delete_domain_name"])
+def test_the_domain_budget_outlasts_one_throttling_window(operation, jitter):
+    # AWS allows one domain name operation per 30 s: one wait must cover it.
+    policy = dataclasses.replace(gateway_admin.DOMAIN_RETRY, jitter=lambda: jitter)
+    waits = list(policy.delays(operation))
+    assert waits and waits[0] >= 30
+    assert sum(waits) <= policy.max_total_wait == 40
+    assert policy.max_single_wait == 35
+
+
+def test_the_other_buttons_keep_the_short_budget():
+    policy = gateway_admin.CONSOLE_RETRY
+    assert (policy.max_total_wait, policy.max_single_wait) == (20, 10)
+
+
+def test_a_throttled_teardown_waits_longer_and_says_it_is_retryable(
+    operator_client, created, aws_gateway, monkeypatch
+):
+    waits: list[float] = []
+    policy = dataclasses.replace(gateway_admin.DOMAIN_RETRY, sleep=waits.append)
+    monkeypatch.setattr(gateway_admin, "DOMAIN_RETRY", policy)
+    fail_calls(aws_gateway, *range(1, 60), error="TooManyRequestsException")
+    response = dialog_post(
+        operator_client, action_url(created, "teardown_gateway"), {"confirm_name": "console-gw"}
+    )
+    [message] = page_messages(response)
+    assert "Teardown: failed." in message
+    assert "for 40 s; this is retryable: press the button again" in message
+    assert 20 < sum(waits) <= 40
+    clear_faults(aws_gateway)
+    response = dialog_post(
+        operator_client, action_url(created, "teardown_gateway"), {"confirm_name": "console-gw"}
+    )
+    assert "Teardown: succeeded." in page_messages(response)[-1]

@@ -85,7 +85,7 @@ def test_htmx_request_gets_only_the_table_partial(operator_client, gateway):
     content = response.content.decode()
     assert content.lstrip().startswith('<div id="sessions-table"')
     assert "<html" not in content
-    assert "session-filters" not in content
+    assert 'id="session-filters"' not in content
     assert "conn-0" in content
 
 
@@ -177,11 +177,45 @@ def test_one_bad_filter_keeps_the_others(operator_client, gateway):
     assert b"Select a valid choice" in response.content
 
 
+def filter_state(content: bytes) -> dict[str, str]:
+    """The hidden inputs the filter form submits besides its fields (sort, page size)."""
+    import re
+
+    inputs = re.findall(
+        r'<input type="hidden" form="session-filters" name="(\w+)" value="([^"]*)">',
+        content.decode(),
+    )
+    return dict(inputs)
+
+
 def test_filter_form_keeps_the_sort(operator_client, gateway):
     make_sessions(gateway, 1)
-    content = operator_client.get(f"{PAGE}?sort=-last_seen").content.decode()
-    assert '<input type="hidden" name="sort" value="-last_seen">' in content
-    assert 'name="sort"' not in operator_client.get(PAGE).content.decode()
+    content = operator_client.get(f"{PAGE}?sort=-last_seen").content
+    assert filter_state(content) == {"sort": "-last_seen"}
+    assert filter_state(operator_client.get(PAGE).content) == {}
+
+
+def test_an_htmx_sort_updates_what_the_filter_form_submits(operator_client, gateway):
+    # The sort link swaps only the table: the form's sort and page size must come with it.
+    make_sessions(gateway, 1)
+    sorted_table = operator_client.get(
+        f"{PAGE}?sort=connection_id&per_page=10", headers=htmx_headers(PAGE)
+    )
+    assert 'id="session-filters"' not in sorted_table.content.decode()  # only the partial
+    assert filter_state(sorted_table.content) == {"sort": "connection_id", "per_page": "10"}
+
+
+def test_filtering_after_an_htmx_sort_keeps_the_sort(operator_client, gateway):
+    make_sessions(gateway, 3, prefix="red", channel_name="red")
+    make_sessions(gateway, 1, prefix="blue", channel_name="blue")
+    current = f"{PAGE}?sort=-connection_id"
+    table = operator_client.get(current, headers=htmx_headers(PAGE))
+    state = filter_state(table.content)
+    # What the filter form sends after that swap: its fields plus the table's state.
+    query = "&".join(["channel=red", *(f"{k}={v}" for k, v in state.items())])
+    filtered = operator_client.get(f"{PAGE}?{query}", headers=htmx_headers(current))
+    assert row_ids(filtered.content) == ["red-2", "red-1", "red-0"]
+    assert filter_state(filtered.content) == {"sort": "-connection_id"}
 
 
 @pytest.mark.parametrize("field", ["q", "channel", "user"])
@@ -446,6 +480,40 @@ def test_disconnect_failure_is_reported(operator_client, gateway, fake_managemen
     assert "InternalServerErrorException" in text
 
 
+def test_disconnecting_a_closed_row_shows_the_aws_reason(
+    operator_client, gateway, fake_management_api
+):
+    # From the session's record page: the row already says disconnected.
+    closed_on = ago(minutes=5)
+    session = make_sessions(gateway, 1, connected=False, disconnected_on=closed_on)[0]
+    fake_management_api.script("conn-0", 403)
+    record_page = reverse("admin:wsapp_websocketsession_change", args=[session.pk])
+    response = dialog_post(operator_client, disconnect_url(session), **htmx_headers(record_page))
+    [call] = fake_management_api.calls
+    assert (call.method, call.connection_id) == ("DELETE", "conn-0")
+    [text] = page_messages(response)
+    assert text == "conn-0: Disconnect: failed. failed: ForbiddenException: Forbidden"
+    assert "server log" not in text
+    assert last_log(session).change_message == text.removeprefix("conn-0: ")
+    session.refresh_from_db()
+    assert (session.connected, session.disconnected_on) == (False, closed_on)
+
+
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [(204, "closed."), (410, "the connection was already gone.")],
+)
+def test_disconnecting_a_closed_row_still_asks_api_gateway(
+    status, detail, operator_client, gateway, fake_management_api
+):
+    # The row may be wrong (a failed close marks it closed anyway).
+    session = make_sessions(gateway, 1, connected=False, disconnected_on=ago(minutes=5))[0]
+    fake_management_api.script("conn-0", status)
+    response = dialog_post(operator_client, disconnect_url(session))
+    assert [c.method for c in fake_management_api.calls] == ["DELETE"]
+    assert page_messages(response) == [f"conn-0: Disconnect: succeeded. {detail}"]
+
+
 def test_disconnect_needs_the_change_permission(client_with, gateway, fake_management_api):
     session = make_sessions(gateway, 1)[0]
     response = dialog_post(client_with("wsapp.view_websocketsession"), disconnect_url(session))
@@ -512,6 +580,19 @@ def test_send_to_channel_validates_the_channel(operator_client, gateway, fake_ma
 def test_send_to_channel_needs_the_change_permission(client_with, gateway):
     viewer = client_with("wsapp.view_websocketsession")
     assert viewer.get(CHANNEL_URL).status_code == 403
+
+
+@pytest.mark.parametrize("permissions", [(), ("wsapp.view_websocketsession",)])
+def test_posting_send_to_channel_needs_the_change_permission(
+    permissions, client_with, gateway, fake_management_api
+):
+    make_sessions(gateway, 2, prefix="lobby", channel_name="lobby")
+    staff = client_with(*permissions)
+    data = {"channel": "lobby", "message": '{"n": 1}'}
+    response = dialog_post(staff, CHANNEL_URL, data)
+    assert response.status_code == 403
+    assert fake_management_api.calls == []
+    assert not LogEntry.objects.exists()
 
 
 def test_no_session_changes_on_get_of_any_action(operator_client, gateway, fake_management_api):

@@ -1061,9 +1061,11 @@ def test_overall_deadline_reports_unfinished_checks_as_timed_out(db, stuck_resol
     dns = [r for r in results if r.id == "wsapp.H204"]
     assert len(dns) == 3
     assert all(r.status == Status.FAIL for r in dns)
-    texts = [evidence(r) for r in dns]
-    assert "No answer before the health run's overall deadline: it timed out" in texts
-    assert "Not run: the health run's overall deadline passed" in texts
+    # The one worker was busy with some task when the deadline came (a stuck DNS
+    # lookup, or another check of the run): that one timed out, the rest never ran.
+    texts = [evidence(r) for r in results]
+    assert texts.count("No answer before the health run's overall deadline: it timed out") >= 1
+    assert "Not run: the health run's overall deadline passed" in [evidence(r) for r in dns]
 
 
 def test_slow_client_setup_skips_the_aws_checks_only(db, refusing_url, monkeypatch):

@@ -41,6 +41,7 @@ from wsapp.provisioning.desired import SECRET_PARAMETER, desired_routes
 
 logger = logging.getLogger("wsapp")
 
+VIEW = "wsapp.view_apigateway"
 CHANGE = "wsapp.change_apigateway"
 DELETE = "wsapp.delete_apigateway"
 
@@ -56,14 +57,20 @@ STATE_BADGES = {
 
 #: The status panel reads AWS while an operator waits: give up on throttling quickly.
 PANEL_RETRY = RetryPolicy(max_total_wait=5.0, max_single_wait=2.0)
-#: A button runs its operation inside the web request: wait out at most 20 s of
-#: throttling (not the 300 s a command may), then say to press it again. Every
-#: operation resumes where it stopped, so pressing again loses nothing.
-CONSOLE_RETRY = RetryPolicy(
-    max_total_wait=20.0,
-    max_single_wait=10.0,
-    advice="press the button again in a minute (the operation resumes where it stopped)",
+#: What a button's failure says once throttling outlasts its budget. Every operation
+#: resumes where it stopped, so pressing again loses nothing.
+RETRY_ADVICE = (
+    "this is retryable: press the button again in a minute "
+    "(the operation resumes where it stopped)"
 )
+#: A button runs its operation inside the web request: wait out at most 20 s of
+#: throttling (not the 300 s a command may), then say to press it again.
+CONSOLE_RETRY = RetryPolicy(max_total_wait=20.0, max_single_wait=10.0, advice=RETRY_ADVICE)
+#: The buttons that change a domain name (Create custom domain, Teardown). AWS allows
+#: one domain name operation per 30 s per account, and a throttled one first waits
+#: 30 s plus up to 25% jitter (``calls.FIRST_WAIT``): with CONSOLE_RETRY's 10 s waits
+#: it could never outlast the window. One full wait (at most 37.5 s) fits in 40 s.
+DOMAIN_RETRY = RetryPolicy(max_total_wait=40.0, max_single_wait=35.0, advice=RETRY_ADVICE)
 #: Record fields that sync carries to AWS: editing one leaves AWS behind the record.
 SYNCED_FIELDS = frozenset(
     {
@@ -183,6 +190,22 @@ class AdditionalRouteInline(TabularInline):
     readonly_fields = ("deployed",)
     extra = 0
     tab = False
+
+    # A route is part of its gateway's record: the gateway's permissions govern it, as
+    # docs/operator_guide.md tells operators, not the route model's own (which Django
+    # would check by default). ``obj`` is the gateway whose form the inline is on.
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(VIEW) or request.user.has_perm(CHANGE)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(CHANGE)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(CHANGE)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(CHANGE)
 
 
 def _dialog(
@@ -400,12 +423,13 @@ class ApiGatewayAdmin(ConsoleModelAdmin):
         object_id: str,
         label: str,
         operation: Callable[..., provisioning.Result],
+        retry: RetryPolicy | None = None,
     ) -> HttpResponse:
         gateway = self.get_object(request, object_id)
         if gateway is None:
             raise Http404("No such gateway.")
         try:
-            result = operation(gateway, retry=CONSOLE_RETRY)
+            result = operation(gateway, retry=retry or CONSOLE_RETRY)
             ok, detail = result.ok, result.message
         except Exception as exc:  # provisioning records and re-raises the unexpected
             logger.exception("%s of gateway %s failed unexpectedly", label, gateway.api_name)
@@ -478,7 +502,11 @@ class ApiGatewayAdmin(ConsoleModelAdmin):
         self, request: HttpRequest, form: Any, object_id: str
     ) -> HttpResponse:
         return self._operate(
-            request, object_id, "Create custom domain", provisioning.create_custom_domain
+            request,
+            object_id,
+            "Create custom domain",
+            provisioning.create_custom_domain,
+            retry=DOMAIN_RETRY,
         )
 
     @action(
@@ -512,4 +540,7 @@ class ApiGatewayAdmin(ConsoleModelAdmin):
         ),
     )
     def teardown_gateway(self, request: HttpRequest, form: Any, object_id: str) -> HttpResponse:
-        return self._operate(request, object_id, "Teardown", provisioning.teardown)
+        # Deletes the domain name too: the domain operations' budget.
+        return self._operate(
+            request, object_id, "Teardown", provisioning.teardown, retry=DOMAIN_RETRY
+        )

@@ -9,6 +9,7 @@ channel" are Unfold actions of ``WebSocketSessionAdmin`` with confirmation dialo
 
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import datetime
 from typing import Any
@@ -49,7 +50,6 @@ from dashboard.tables import SessionTable
 from wsapp.models import WebSocketSession
 from wsapp.sending import (
     ManagementApiError,
-    disconnect_session,
     disconnect_sessions,
     get_connection_info,
     send_to_sessions,
@@ -352,19 +352,24 @@ class WebSocketSessionAdmin(ConsoleModelAdmin):
     )
     def disconnect(self, request: HttpRequest, form: Any, object_id: str) -> HttpResponse:
         session = self._session(request, object_id)
-        if session.connected:
-            report = disconnect_sessions([session])
-            if report.closed:
-                ok, detail = True, "closed."
-            elif report.gone:
-                ok, detail = True, "the connection was already gone; marked disconnected."
-            else:
-                reason = next(iter(report.failed.values()), "no call was made")
-                ok, detail = False, f"failed: {reason} (marked disconnected anyway)"
+        was_connected = session.connected
+        target = session
+        if not was_connected:
+            # The row says closed, but it may be wrong (a failed close marks it closed
+            # anyway): ask API Gateway as for a connected session. Only this copy says
+            # connected; the row keeps the time it was closed.
+            target = copy.copy(session)
+            target.connected = True
+        report = disconnect_sessions([target])
+        if report.closed:
+            ok, detail = True, "closed."
+        elif report.gone:
+            marked = "; marked disconnected." if was_connected else "."
+            ok, detail = True, f"the connection was already gone{marked}"
         else:
-            # The row says closed; ask API Gateway anyway in case the row is wrong.
-            ok = disconnect_session(session)
-            detail = "closed." if ok else "failed; see the server log."
+            reason = next(iter(report.failed.values()), "no call was made")
+            marked = " (marked disconnected anyway)" if was_connected else ""
+            ok, detail = False, f"failed: {reason}{marked}"
         text = outcome_message("Disconnect", ok, detail)
         record(request.user.pk, session, text)
         notify(request, ok, f"{session.connection_id}: {text}")

@@ -7,7 +7,9 @@ Import what you need explicitly::
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,3 +190,48 @@ def console_stack(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
         aws.clear_cache()
         yield ConsoleStack(site_url=live_server.url, gateway=gateway)
     aws.clear_cache()
+
+
+@dataclass
+class HeldCleanup:
+    """A console cleanup run held after its first batch until ``release()``."""
+
+    batch_size: int
+    released: threading.Event
+
+    def release(self) -> None:
+        self.released.set()
+
+
+#: Bound on how long a held run waits for ``release()`` (the test's own waits are shorter).
+HOLD_SECONDS = 30.0
+
+
+@pytest.fixture
+def held_cleanup(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldCleanup]:
+    """Console cleanup runs delete 2 rows per batch and stop after the first batch.
+
+    The run's row then shows it in progress (``done`` < ``total``) for as long as the
+    test needs to look at the progress bar; ``release()`` lets it finish. Wraps the
+    real ``perform_cleanup``: the deleting and the progress updates are wsapp's own.
+    """
+    from dashboard.admin import cleanup as console_cleanup
+    from wsapp import cleanup
+
+    held = HeldCleanup(batch_size=2, released=threading.Event())
+    perform = cleanup.perform_cleanup
+
+    def perform_held(run: Any, options: Any, *, progress: Any = None) -> Any:
+        def after_batch(current: Any) -> None:
+            if progress is not None:
+                progress(current)
+            if current.done < current.total:
+                held.released.wait(HOLD_SECONDS)
+
+        options = dataclasses.replace(options, batch_size=held.batch_size)
+        return perform(run, options, progress=after_batch)
+
+    monkeypatch.setattr(cleanup, "perform_cleanup", perform_held)
+    yield held
+    held.release()
+    assert console_cleanup.join_runs(timeout=HOLD_SECONDS), "the cleanup thread did not finish"
