@@ -529,14 +529,19 @@ def disconnect_sessions(
     return _disconnect(sessions, only_connected=True)
 
 
-def disconnect_session(session: WebSocketSession) -> bool:
-    """Close one session's socket and mark the session closed.
+def close_connection(session: WebSocketSession) -> DisconnectReport:
+    """Close one session's socket and mark the session closed; the report says how.
 
     The management API is asked even when the row already says disconnected, in
-    case the row is wrong. Returns True when the socket is closed (now or already),
-    False when the call failed (logged, not raised).
+    case the row is wrong (a row already closed keeps the time it was closed). AWS
+    failures are in ``report.failed``, never raised.
     """
-    return _disconnect([session], only_connected=False).ok
+    return _disconnect([session], only_connected=False)
+
+
+def disconnect_session(session: WebSocketSession) -> bool:
+    """``close_connection``, as True when the socket is closed (now or already)."""
+    return close_connection(session).ok
 
 
 def get_connection_info(session: WebSocketSession) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ channel" are Unfold actions of ``WebSocketSessionAdmin`` with confirmation dialo
 
 from __future__ import annotations
 
-import copy
 import logging
 from datetime import datetime
 from typing import Any
@@ -50,7 +49,7 @@ from dashboard.tables import SessionTable
 from wsapp.models import WebSocketSession
 from wsapp.sending import (
     ManagementApiError,
-    disconnect_sessions,
+    close_connection,
     get_connection_info,
     send_to_sessions,
 )
@@ -353,14 +352,9 @@ class WebSocketSessionAdmin(ConsoleModelAdmin):
     def disconnect(self, request: HttpRequest, form: Any, object_id: str) -> HttpResponse:
         session = self._session(request, object_id)
         was_connected = session.connected
-        target = session
-        if not was_connected:
-            # The row says closed, but it may be wrong (a failed close marks it closed
-            # anyway): ask API Gateway as for a connected session. Only this copy says
-            # connected; the row keeps the time it was closed.
-            target = copy.copy(session)
-            target.connected = True
-        report = disconnect_sessions([target])
+        # Even for a row that says closed: it may be wrong (a failed close marks it
+        # closed anyway), so API Gateway is asked all the same.
+        report = close_connection(session)
         if report.closed:
             ok, detail = True, "closed."
         elif report.gone:
