@@ -7,6 +7,7 @@ back is valid, so a GET never runs an action.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -171,20 +172,66 @@ class GatewayDialogForm(BaseDialogForm):
         return {"gateway": self.gateway()}
 
 
+def plan_digest(differences: list[Any], error: str) -> str:
+    """A fingerprint of a plan as shown, so that Sync applies only what was reviewed."""
+    text = "\n".join(f"{d.code}|{d.subject}|{d.message}" for d in differences)
+    return hashlib.sha256(f"{text}\n{error}".encode()).hexdigest()
+
+
 class SyncDialogForm(GatewayDialogForm):
-    """Shows the plan (read from AWS, changing nothing) before sync applies it."""
+    """Shows the plan (read from AWS, changing nothing) before sync applies it.
+
+    The plan's digest travels with the form. When the operator applies it, the
+    plan is read again; if AWS or the record changed in between, nothing is applied
+    and the dialog shows the new plan to review instead.
+    """
 
     form_before_template = "dashboard/gateways/dialog_plan.html"
+
+    shown_plan = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plan: tuple[list[Any], str] | None = None
+        if not self.is_bound and self.gateway() is not None:
+            self.fields["shown_plan"].initial = plan_digest(*self.plan())
+
+    def plan(self) -> tuple[list[Any], str]:
+        """``(differences, error)`` as AWS answers now; read once per form."""
+        from dashboard.admin.gateways import read_plan
+
+        if self._plan is None:
+            gateway = self.gateway()
+            self._plan = read_plan(gateway) if gateway is not None else ([], "")
+        return self._plan
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.gateway() is None:
+            return data
+        current = plan_digest(*self.plan())
+        if data.get("shown_plan") != current:
+            # The re-shown dialog carries the new plan's digest: applying it is one press.
+            self.data = self.data.copy()
+            self.data["shown_plan"] = current
+            raise ValidationError(
+                "AWS or the record changed since this plan was shown, so nothing was "
+                "applied: review the plan below, then apply it.",
+                code="plan_changed",
+            )
+        return data
 
     def get_before_template_context(
         self, request: HttpRequest, object_id: int | str | None = None
     ) -> dict[str, Any]:
-        from dashboard.admin.gateways import read_plan
-
         gateway = self.gateway()
-        context: dict[str, Any] = {"gateway": gateway}
+        # Unfold's dialog renders field errors only: the plan's own refusal goes here.
+        context: dict[str, Any] = {
+            "gateway": gateway,
+            "form_errors": self.non_field_errors() if self.is_bound else [],
+        }
         if gateway is not None:
-            context["differences"], context["plan_error"] = read_plan(gateway)
+            context["differences"], context["plan_error"] = self.plan()
         return context
 
 

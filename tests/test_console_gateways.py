@@ -7,7 +7,9 @@ Provisioning runs for real against the local API Gateway (boto3 pointed at it by
 from __future__ import annotations
 
 import dataclasses
+import re
 
+import boto3
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
@@ -16,6 +18,7 @@ from dashboard.admin import gateways as gateway_admin
 from tests.helpers.console import (  # noqa: F401  (fixtures)
     client_with,
     csrf_post,
+    dialog_fields,
     dialog_post,
     htmx_headers,
     last_log,
@@ -26,6 +29,7 @@ from tests.helpers.console import (  # noqa: F401  (fixtures)
     snapshot,
     staff_client,
 )
+from tests.helpers.moto import hosted_zone, issued_certificate, moto_aws, moto_server  # noqa: F401
 from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
     aws_gateway,
     clear_calls,
@@ -196,7 +200,8 @@ def test_routes_edited_inline_wait_for_sync(operator_client, created, aws_gatewa
     assert not saved.deployed
     created.refresh_from_db()
     assert created.state == "out_of_sync"
-    dialog_post(operator_client, action_url(created, "sync_gateway"))
+    sync = action_url(created, "sync_gateway")
+    dialog_post(operator_client, sync, dialog_fields(operator_client, sync))
     saved.refresh_from_db()
     assert saved.deployed
     created.refresh_from_db()
@@ -406,10 +411,39 @@ def test_sync_shows_the_plan_before_applying_it(operator_client, created, aws_ga
     assert "Apply the plan?" in dialog
     assert "https://moved.example.com/ws/connect" in dialog
     assert [c for c in control_calls(aws_gateway) if c["method"] != "GET"] == []
-    response = dialog_post(operator_client, action_url(created, "sync_gateway"))
+    sync = action_url(created, "sync_gateway")
+    response = dialog_post(operator_client, sync, dialog_fields(operator_client, sync))
     assert "Sync: succeeded." in page_messages(response)[0]
     routes = inventory(aws_gateway)["apis"][0]["routes"]
     assert routes["$connect"]["uri"] == "https://moved.example.com/ws/connect"
+
+
+def test_sync_applies_nothing_when_the_plan_changed_after_it_was_shown(
+    operator_client, created, aws_gateway
+):
+    ApiGateway.objects.filter(pk=created.pk).update(
+        target_base_endpoint="https://moved.example.com/ws/"
+    )
+    sync = action_url(created, "sync_gateway")
+    shown = dialog_fields(operator_client, sync)
+    # Someone else edits the record while the dialog is open.
+    ApiGateway.objects.filter(pk=created.pk).update(
+        target_base_endpoint="https://elsewhere.example.com/ws/"
+    )
+    clear_calls(aws_gateway)
+    response = dialog_post(operator_client, sync, shown)
+    content = response.content.decode()
+    assert "AWS or the record changed since this plan was shown" in content
+    assert "https://elsewhere.example.com/ws/connect" in content  # the new plan
+    assert [c for c in control_calls(aws_gateway) if c["method"] != "GET"] == []
+    assert not LogEntry.objects.exists()
+    # The re-shown dialog carries the new plan: applying it is one press.
+    renewed = re.search(r'name="shown_plan" value="([^"]*)"', content)
+    assert renewed and renewed[1] != shown["shown_plan"]
+    response = dialog_post(operator_client, sync, {"shown_plan": renewed[1]})
+    assert "Sync: succeeded." in page_messages(response)[0]
+    routes = inventory(aws_gateway)["apis"][0]["routes"]
+    assert routes["$connect"]["uri"] == "https://elsewhere.example.com/ws/connect"
 
 
 def test_sync_dialog_of_a_gateway_in_sync(operator_client, created):
@@ -446,6 +480,55 @@ def test_custom_domain_without_a_domain_explains_what_is_missing(operator_client
     assert "domain name and the certificate ARN" in message
     created.refresh_from_db()
     assert created.state == "deployed"
+
+
+def test_custom_domain_from_the_console_shows_its_mapping_and_dns_target(
+    operator_client, created, aws_gateway, moto_aws
+):
+    region = created.region or "us-east-1"
+    ApiGateway.objects.filter(pk=created.pk).update(
+        domain_name="ws.example.com",
+        certificate_arn=issued_certificate(moto_aws, "ws.example.com", region=region),
+        hosted_zone_id=hosted_zone(moto_aws, "example.com"),
+    )
+    response = dialog_post(operator_client, action_url(created, "create_custom_domain"))
+    [message] = page_messages(response)
+    assert "Create custom domain: succeeded." in message
+    created.refresh_from_db()
+    target = created.api_gateway_domain_name
+    assert target and created.api_mapping_id
+    content = operator_client.get(action_url(created, "aws")).content.decode()
+    assert f"ws.example.com → stage production (mapping {created.api_mapping_id})" in content
+    assert f'<span class="console-code">{target}</span>' in content
+    assert "TLS_1_2" in content
+    assert "data-dns-target-stale" not in content
+
+
+def test_panel_reads_the_dns_target_from_aws(operator_client, created, aws_gateway, moto_aws):
+    region = created.region or "us-east-1"
+    ApiGateway.objects.filter(pk=created.pk).update(
+        domain_name="ws.example.com",
+        certificate_arn=issued_certificate(moto_aws, "ws.example.com", region=region),
+    )
+    dialog_post(operator_client, action_url(created, "create_custom_domain"))
+    created.refresh_from_db()
+    actual = created.api_gateway_domain_name
+    ApiGateway.objects.filter(pk=created.pk).update(
+        api_gateway_domain_name="d-old.execute-api.us-east-1.amazonaws.com"
+    )
+    content = operator_client.get(action_url(created, "aws")).content.decode()
+    assert f'<span class="console-code">{actual}</span>' in content
+    assert "The record still says d-old.execute-api.us-east-1.amazonaws.com" in content
+    # Gone from AWS: the panel says so instead of showing the record's copy as current.
+    aws_client = boto3.client("apigatewayv2", region_name=region, endpoint_url=aws_gateway.url)
+    for mapping in aws_client.get_api_mappings(DomainName="ws.example.com")["Items"]:
+        aws_client.delete_api_mapping(
+            DomainName="ws.example.com", ApiMappingId=mapping["ApiMappingId"]
+        )
+    aws_client.delete_domain_name(DomainName="ws.example.com")
+    content = operator_client.get(action_url(created, "aws")).content.decode()
+    assert "data-dns-target-missing" in content
+    assert "ws.example.com does not exist in AWS" in content
 
 
 def test_teardown_needs_the_name_typed(operator_client, created, aws_gateway):
@@ -554,7 +637,10 @@ def test_each_button_passes_its_throttling_budget(
         return provisioning.Result(operation=function, ok=True, message="done")
 
     monkeypatch.setattr(provisioning, function, operation)
-    dialog_post(operator_client, action_url(record, name), {"confirm_name": "console-gw"})
+    url = action_url(record, name)
+    dialog_post(
+        operator_client, url, {**dialog_fields(operator_client, url), "confirm_name": "console-gw"}
+    )
     assert passed == [getattr(gateway_admin, budget)]
 
 

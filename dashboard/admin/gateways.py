@@ -159,6 +159,8 @@ def panel_context(gateway: ApiGateway, snapshot: Snapshot) -> dict[str, Any]:
         "stage": stage,
         "other_stages": sorted(set(snapshot.stages) - {gateway.stage_name}),
         "mapping": snapshot.mapping,
+        "domain": snapshot.domain,
+        "dns_target": (snapshot.domain or {}).get("ApiGatewayDomainName", ""),
         "differences": provisioning.compare(gateway, snapshot),
         "expected_routes": [r.route_key for r in desired_routes(gateway)],
     }

@@ -8,7 +8,9 @@ Import what you need explicitly::
 from __future__ import annotations
 
 import dataclasses
+import html as html_module
 import itertools
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -102,6 +104,21 @@ def csrf_post(client: Client, url: str, data: dict[str, Any], **headers: Any) ->
         client.cookies["csrftoken"] = request.META["CSRF_COOKIE"]
     token = client.cookies["csrftoken"].value
     return client.post(url, {**data, "csrfmiddlewaretoken": token}, headers=headers)
+
+
+def dialog_fields(client: Client, url: str) -> dict[str, str]:
+    """The hidden fields an action dialog carries (e.g. the Sync plan's digest), as a
+    browser that opened the dialog submits them."""
+    html = client.get(url).content.decode()
+    fields = {}
+    for tag in re.findall(r"<input\b[^>]*>", html):
+        if 'type="hidden"' not in tag:
+            continue
+        name = re.search(r'\bname="([^"]*)"', tag)
+        value = re.search(r'\bvalue="([^"]*)"', tag)
+        if name and name[1] not in {"csrfmiddlewaretoken", "_form_submitted"}:
+            fields[name[1]] = html_module.unescape(value[1]) if value else ""
+    return fields
 
 
 def dialog_post(client: Client, url: str, data: dict[str, Any] | None = None, **headers: Any):

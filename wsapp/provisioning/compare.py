@@ -86,6 +86,9 @@ class Snapshot:
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by StageName
     #: The recorded custom-domain mapping; None when none is recorded or it is gone.
     mapping: dict[str, Any] | None = None
+    #: The custom domain's configuration in AWS (GetDomainName's first entry), read
+    #: only by ``describe``; None when not read, or no such domain exists.
+    domain: dict[str, Any] | None = None
 
 
 def fetch_snapshot(

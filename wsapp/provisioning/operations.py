@@ -326,7 +326,8 @@ def plan(gateway: ApiGateway, *, retry: RetryPolicy | None = None) -> list[Diffe
 
 
 def describe(gateway: ApiGateway, *, retry: RetryPolicy | None = None) -> Snapshot:
-    """What AWS holds for the gateway now (API, integrations, routes, stages, mapping).
+    """What AWS holds for the gateway now (API, integrations, routes, stages, mapping,
+    and the custom domain's configuration).
 
     Changes nothing, anywhere. Raises ProvisioningError (one-line message) when AWS
     cannot be read; a gateway never created gives an empty snapshot.
@@ -334,7 +335,19 @@ def describe(gateway: ApiGateway, *, retry: RetryPolicy | None = None) -> Snapsh
     if not gateway.api_id:
         return Snapshot(api=None)
     try:
-        return fetch_snapshot(Run(gateway, "describe", retry).api, gateway)
+        run = Run(gateway, "describe", retry)
+        snapshot = fetch_snapshot(run.api, gateway)
+        if gateway.domain_name:
+            # What browsers' DNS must point at is AWS's answer, not the record's copy.
+            found = run.api.call(
+                "get_domain_name",
+                f"Reading domain {gateway.domain_name}",
+                missing_ok=True,
+                DomainName=gateway.domain_name,
+            )
+            if found is not None:
+                snapshot.domain = (found.get("DomainNameConfigurations") or [{}])[0]
+        return snapshot
     except EXPECTED_ERRORS as exc:
         if isinstance(exc, ProvisioningError):
             raise
