@@ -148,6 +148,15 @@ def add_domain(moto_url: str, record: ApiGateway) -> None:
     record.save()
 
 
+def recreate_and_change(record: ApiGateway, n: int) -> None:
+    """Tear down, create the gateway and its domain again, then edit the record."""
+    assert provisioning.teardown(record, retry=NO_WAIT).ok, n
+    reset_record(record)
+    assert provisioning.create(record, retry=NO_WAIT).ok, n
+    assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok, n
+    change_record(record)
+
+
 def test_sync_converges_after_any_failed_call(aws_gateway, moto_aws, record):
     # With a mapped domain, so that moving the mapping to the new stage fails too.
     add_domain(moto_aws, record)
@@ -168,11 +177,7 @@ def test_sync_converges_after_any_failed_call(aws_gateway, moto_aws, record):
     }  # fmt: skip
 
     for n in range(1, calls + 1):
-        assert provisioning.teardown(record, retry=NO_WAIT).ok, n
-        reset_record(record)
-        assert provisioning.create(record, retry=NO_WAIT).ok, n
-        assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok, n
-        change_record(record)
+        recreate_and_change(record, n)
         fail_calls(aws_gateway, n)
         assert_failed(provisioning.sync(record, retry=NO_WAIT), record, n)
         clear_faults(aws_gateway)
@@ -196,11 +201,7 @@ def test_sync_converges_after_any_lost_answer(aws_gateway, moto_aws, boto_faults
     assert expected_inventory["domains"] == {"ws.example.com": [("live", "")]}
 
     for n in range(1, calls + 1):
-        assert provisioning.teardown(record, retry=NO_WAIT).ok, n
-        reset_record(record)
-        assert provisioning.create(record, retry=NO_WAIT).ok, n
-        assert provisioning.create_custom_domain(record, retry=NO_WAIT).ok, n
-        change_record(record)
+        recreate_and_change(record, n)
         boto_faults.fail(n, after=True)
         assert_failed(provisioning.sync(record, retry=NO_WAIT), record, n)
         boto_faults.reset()
