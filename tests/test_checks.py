@@ -253,6 +253,41 @@ def test_w002_leaves_out_single_label_and_loopback_hosts():
         assert checks.check_gateway_domains(databases=["default"]) == []
 
 
+@pytest.mark.django_db
+def test_cookie_checks_still_run_when_allowed_hosts_is_any():
+    ApiGateway.objects.create(
+        api_name="g",
+        target_base_endpoint="https://www.example.com/ws/",
+        domain_name="ws.example.com",
+        api_endpoint="wss://ws.example.com",
+    )
+    loose = {
+        "ALLOWED_HOSTS": ["*"],
+        "WEBSOCKETS": {"allowed_origins": ["https://www.example.com"]},
+        "SESSION_COOKIE_DOMAIN": None,
+        "CSRF_COOKIE_DOMAIN": None,
+        "CSRF_TRUSTED_ORIGINS": [],
+    }
+    with override_settings(**loose):
+        messages = checks.check_gateway_domains(databases=["default"])
+    assert ids(messages) == ["wsapp.W002", "wsapp.W002", "wsapp.W003"]
+    assert all("www.example.com" in m.msg for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [
+        (["https://*.example.com"], []),
+        (["https://*.example.org"], ["wsapp.W003"]),
+        (["http://*.example.com"], ["wsapp.W003"]),
+    ],
+)
+def test_w003_reads_wildcard_trusted_origins_as_django_does(trusted, expected):
+    with override_settings(**{**CROSS, "CSRF_TRUSTED_ORIGINS": trusted}):
+        messages = checks.cross_domain_problems("www.example.com", "ws.example.com")
+    assert ids(messages) == expected
+
+
 def execute_api_gateway(domain: str = "") -> ApiGateway:
     return ApiGateway.objects.create(
         api_name="g",

@@ -8,9 +8,14 @@ Only the DNS resolver is replaced: it answers from moto's Route 53 zones.
 
 from __future__ import annotations
 
+import http.server
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import botocore.session
 import pytest
@@ -49,7 +54,7 @@ from tests.helpers.provisioning import (
     control_calls,
     fail_calls,
 )
-from wsapp import aws, health, provisioning, ratelimit, tokens
+from wsapp import aws, cleanup, health, provisioning, ratelimit, tokens
 from wsapp.health import CHECKS, Status, run_checks
 from wsapp.models import (
     ApiGateway,
@@ -90,7 +95,7 @@ PASS_EVIDENCE = {
     "wsapp.H104": "1 additional route(s), all deployed",
     "wsapp.H111": "/ws/echo",
     "wsapp.H112": "Target base endpoint: http://localhost:",
-    "wsapp.H113": "/ws/connect without gateway headers: 400 Request did not come through",
+    "wsapp.H113": "and no secret: 403 Gateway secret mismatch.",
     "wsapp.H114": "echo → HealthTestView.echo()",
     "wsapp.H201": f"ISSUED for {DOMAIN}",
     "wsapp.H202": f"{DOMAIN} exists in {REGION}",
@@ -366,6 +371,94 @@ def test_django_answering_at_the_target_passes_h113(transactional_db, live_serve
     )
 
 
+def test_this_sites_view_knowing_the_gateway_passes_h113(transactional_db, live_server):
+    gateway = ApiGateway.objects.create(
+        api_name="known", target_base_endpoint=f"{live_server.url}/ws/", api_id="knownapi01"
+    )
+    item = health.check_reachable("g", f"{live_server.url}/ws/connect", gateway.api_id)
+    assert item.status == Status.PASS, item.evidence
+    assert "with API id knownapi01 and no secret: 403 Gateway secret mismatch." in evidence(item)
+
+
+def test_a_view_that_does_not_know_the_gateway_fails_h113(transactional_db, live_server):
+    item = health.check_reachable("g", f"{live_server.url}/ws/connect", "otherapi99")
+    assert_fails(item, "403 Unknown gateway.", "knows no gateway with API id otherapi99")
+
+
+@contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+class ForbiddingProxy(QuietHandler):
+    """Not Django: a proxy or tunnel page that refuses everything."""
+
+    def do_POST(self) -> None:
+        self.send_response(403)
+        self.end_headers()
+        self.wfile.write(b"Forbidden by some proxy")
+
+
+def test_another_servers_403_fails_h113():
+    with http_server(ForbiddingProxy) as url:
+        item = health.check_reachable("g", f"{url}/ws/connect", "knownapi01")
+    assert_fails(item, "403 Forbidden by some proxy", "that is not a WebSocketView's answer")
+
+
+def stripping_proxy(backend: str) -> type[http.server.BaseHTTPRequestHandler]:
+    """A tunnel that forwards to ``backend`` but drops every X-Amzn-* header."""
+
+    class StrippingProxy(QuietHandler):
+        def do_POST(self) -> None:
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if not k.lower().startswith("x-amzn-") and k.lower() != "host"
+            }
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            forwarded = urllib.request.Request(
+                backend + self.path, data=body, method="POST", headers=headers
+            )
+            try:
+                with urllib.request.urlopen(forwarded, timeout=5) as answer:
+                    status, content = answer.status, answer.read()
+            except urllib.error.HTTPError as refused:
+                status, content = refused.code, refused.read()
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(content)
+
+    return StrippingProxy
+
+
+def test_a_tunnel_stripping_gateway_headers_fails_h113(transactional_db, live_server):
+    gateway = ApiGateway.objects.create(
+        api_name="known", target_base_endpoint=f"{live_server.url}/ws/", api_id="knownapi01"
+    )
+    with http_server(stripping_proxy(live_server.url)) as url:
+        item = health.check_reachable("g", f"{url}/ws/connect", gateway.api_id)
+    assert_fails(
+        item,
+        "400 Request did not come through API Gateway.",
+        "the X-Amzn-Apigateway-Api-Id header did not reach Django",
+    )
+    assert "strips headers" in item.fix
+
+
 def test_nothing_listening_at_the_target_fails_h113(refusing_url):
     item = health.check_reachable("g", f"{refusing_url}/ws/connect")
     assert_fails(item, f"POST {refusing_url}/ws/connect: no answer (")
@@ -546,6 +639,23 @@ def test_domain_mapped_to_another_stage_fails_h203(db, health_stack, provision):
     assert_fails(
         item, f"{DOMAIN} maps to stage other of API {gateway.api_id}, record says stage test."
     )
+
+
+def test_domain_mapped_under_a_path_fails_h203_until_sync(db, health_stack, provision):
+    gateway = provision(routes={}, domain=True)
+    client = health_stack.apigw()
+    client.update_api_mapping(
+        ApiId=gateway.api_id,
+        ApiMappingId=gateway.api_mapping_id,
+        DomainName=DOMAIN,
+        ApiMappingKey="v1",
+    )
+    item = by_id(gateway_results(gateway), "wsapp.H203")
+    assert_fails(item, f"{DOMAIN} maps stage test under the path /v1, so wss://{DOMAIN} itself")
+    assert provisioning.sync(gateway, retry=NO_WAIT).ok
+    mapping = client.get_api_mapping(ApiMappingId=gateway.api_mapping_id, DomainName=DOMAIN)
+    assert mapping.get("ApiMappingKey", "") == ""
+    assert by_id(gateway_results(gateway), "wsapp.H203").ok
 
 
 def test_domain_never_mapped_fails_h203(db, health_stack, provision):
@@ -753,7 +863,12 @@ def test_no_cleanup_ever_with_rows_to_clean_fails_h405(gateway_row):
         connection_id="old", channel_name="c", api_gateway=gateway_row, connected=False
     )
     item = stale_result("wsapp.H405")
-    assert_fails(item, "No cleanup run has been recorded.", "1 row(s) wait for a cleanup")
+    assert_fails(
+        item,
+        "disconnected sessions: 1 waiting, and no cleanup of them has ever run",
+        "1 row(s) wait for a cleanup",
+    )
+    assert "clearWebSocketSessions" in item.fix
 
 
 def test_cleanup_not_run_for_two_days_with_rows_to_clean_fails_h405(gateway_row):
@@ -763,8 +878,28 @@ def test_cleanup_not_run_for_two_days_with_rows_to_clean_fails_h405(gateway_row)
         connection_id="old", channel_name="c", api_gateway=gateway_row, connected=False
     )
     item = stale_result("wsapp.H405")
-    assert_fails(item, "(2 d ago)", "1 row(s) wait for a cleanup")
+    assert_fails(item, "disconnected sessions: 1 waiting, last cleaned 2 d ago", "1 row(s) wait")
+
+
+def test_cleanup_not_run_for_two_days_with_nothing_waiting_warns_h405(db):
+    record_cleanup_run()
+    CleanupRun.objects.update(started_at=timezone.now() - timezone.timedelta(days=2))
+    item = stale_result("wsapp.H405")
+    assert_fails(item, "(2 d ago)", "0 row(s) wait", status=Status.WARN)
     assert "has not run for more than a day" in item.fix
+
+
+def test_only_one_cleanup_scheduled_fails_h405_for_the_other(gateway_row):
+    """A recent token cleanup does not cover sessions nobody deletes."""
+    cleanup.run_cleanup(token_age=300, rate_limit_age=7, source="cleanupWebSocketTokens")
+    WebSocketSession.objects.create(
+        connection_id="old", channel_name="c", api_gateway=gateway_row, connected=False
+    )
+    item = stale_result("wsapp.H405")
+    assert_fails(item, "disconnected sessions: 1 waiting, and no cleanup of them has ever run")
+    # Once the sessions are cleaned too, it passes.
+    cleanup.run_cleanup(disconnected_sessions=True, source="clearWebSocketSessions")
+    assert stale_result("wsapp.H405").ok
 
 
 def test_huge_pile_of_disconnected_sessions_fails_h401(gateway_row, monkeypatch):

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.converters import SlugConverter, StringConverter
+from django.utils.http import is_same_domain
 
 from wsapp import conf
 from wsapp.validators import is_loopback_host
@@ -203,14 +204,39 @@ def check_settings(app_configs=None, **kwargs) -> list:
 
 
 def _site_hosts() -> list[str]:
-    """The hosts in ALLOWED_HOSTS where a browser may sign in and fetch tokens.
+    """The hosts where a browser may sign in and fetch tokens.
 
-    Left out: ``*``, loopback hosts, and single-label names (``web``, ``testserver``,
-    a container's service name): those answer internal probes, and no cookie domain
-    can ever be shared between them and another host, so no setting could help.
+    Those of ALLOWED_HOSTS, and of the origins the site names (WEBSOCKETS
+    ``allowed_origins`` and CSRF_TRUSTED_ORIGINS), so that ``ALLOWED_HOSTS = ["*"]``
+    does not silence the cookie checks. Left out: wildcards, loopback hosts, and
+    single-label names (``web``, ``testserver``, a container's service name): those
+    answer internal probes, and no cookie domain can ever be shared between them and
+    another host, so no setting could help.
     """
-    hosts = (host.lstrip(".") for host in settings.ALLOWED_HOSTS if host != "*")
-    return [host for host in hosts if "." in host and not is_loopback_host(host)]
+    websockets = getattr(settings, "WEBSOCKETS", None)
+    origins = websockets.get("allowed_origins") if isinstance(websockets, dict) else None
+    candidates = [host.lstrip(".") for host in settings.ALLOWED_HOSTS if "*" not in host]
+    for origin in [*(origins or []), *getattr(settings, "CSRF_TRUSTED_ORIGINS", [])]:
+        if isinstance(origin, str) and "*" not in origin:
+            candidates.append(urlsplit(origin).hostname or "")
+    hosts: list[str] = []
+    for host in candidates:
+        if "." in host and not is_loopback_host(host) and host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _origin_trusted(origin: str) -> bool:
+    """Whether CSRF_TRUSTED_ORIGINS admits ``origin``, wildcards as Django reads them."""
+    scheme, _, netloc = origin.partition("://")
+    for trusted in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
+        if trusted == origin:
+            return True
+        parts = urlsplit(trusted)
+        wildcard = "*" in parts.netloc and parts.scheme == scheme
+        if wildcard and is_same_domain(netloc, parts.netloc.lstrip("*")):
+            return True
+    return False
 
 
 def _covers(cookie_domain: str | None, host: str) -> bool:
@@ -237,7 +263,7 @@ def cross_domain_problems(site_host: str, ws_host: str) -> list:
                 )
             )
     origin = f"https://{site_host}"
-    if origin not in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
+    if not _origin_trusted(origin):
         problems.append(
             Warning(
                 f"CSRF_TRUSTED_ORIGINS does not hold the site's origin {origin}.",

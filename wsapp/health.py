@@ -23,7 +23,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +37,7 @@ from wsapp import aws, conf
 from wsapp.cleanup import last_finished_run
 from wsapp.models import (
     ApiGateway,
+    CleanupRun,
     ConnectionRateLimit,
     WebSocketSession,
     WebSocketToken,
@@ -434,8 +435,28 @@ def check_stale_data() -> list[CheckResult]:
     # Without a cleanup, rows that one would delete are data nobody removes: red.
     to_clean = disconnected + stale + expired + old
     pending = f"{to_clean} row(s) wait for a cleanup (wsapp.H401-H404)"
+    neglected = _neglected_cleanups(
+        now,
+        {
+            "disconnected_sessions": disconnected,
+            "stale_sessions": stale,
+            "tokens": expired,
+            "rate_limits": old,
+        },
+    )
     last = last_finished_run()
-    if last is None:
+    if neglected:
+        results.append(
+            result(
+                "wsapp.H405",
+                Status.FAIL,
+                [*neglected, pending],
+                "Schedule every cleanup, at least daily: `clearWebSocketSessions --stale-hours "
+                "3` for sessions and `cleanupWebSocketTokens` for tokens and rate-limit "
+                "records (see docs/cleanup.md), or run them from the console's Cleanup page.",
+            )
+        )
+    elif last is None:
         results.append(
             result(
                 "wsapp.H405",
@@ -474,6 +495,36 @@ def _ago(delta: timedelta) -> str:
     if seconds < 86400:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} d"
+
+
+#: What each cleanup (a key of ``CleanupRun.counts``) deletes, for the evidence.
+CLEANUP_LABELS = {
+    "disconnected_sessions": "disconnected sessions",
+    "stale_sessions": "sessions connected for more than 2 hours",
+    "tokens": "expired tokens",
+    "rate_limits": "old rate-limit records",
+}
+
+
+def _neglected_cleanups(now: datetime, waiting: dict[str, int]) -> list[str]:
+    """Cleanups with rows waiting that no finished run did in the last day.
+
+    Any recent run is not enough: a site that schedules only
+    ``cleanupWebSocketTokens`` never deletes a session. A run did a cleanup when
+    its ``counts`` has that key (even with 0 rows deleted).
+    """
+    runs = CleanupRun.objects.filter(status=CleanupRun.Status.FINISHED, dry_run=False)
+    found = []
+    for key, count in waiting.items():
+        if not count:
+            continue
+        run = runs.filter(counts__has_key=key).order_by("-started_at").first()
+        label = f"{CLEANUP_LABELS[key]}: {count} waiting"
+        if run is None:
+            found.append(f"{label}, and no cleanup of them has ever run")
+        elif now - run.started_at > timedelta(days=1):
+            found.append(f"{label}, last cleaned {_ago(now - run.started_at)} ago ({run.source})")
+    return found
 
 
 def check_abuse() -> list[CheckResult]:
@@ -724,25 +775,41 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def check_reachable(name: str, url: str, timeout: float = PROBE_TIMEOUT) -> CheckResult:
-    """H113: Django answers a POST at the gateway's ``connect`` URL.
+def check_reachable(
+    name: str, url: str, api_id: str = "", timeout: float = PROBE_TIMEOUT
+) -> CheckResult:
+    """H113: this site's WebSocketView answers a POST at the gateway's ``connect`` URL.
 
-    The probe carries none of API Gateway's headers, so a WebSocketView refuses it
-    with a 4xx (400 "Request did not come through API Gateway"): any 4xx but 404
-    proves the request reached Django and a view. Like every connect, it counts
-    one attempt for this server's address in the connect rate limit.
+    The probe sends the gateway's API id (when it has one) and no secret, as nobody
+    but API Gateway could. The view's own refusal proves three things at once: the
+    URL reaches Django, it reaches a WebSocketView of a site that knows this gateway,
+    and the ``X-Amzn-Apigateway-Api-Id`` header gets through whatever stands in front
+    (a tunnel or proxy that strips it gets a different refusal). Any other answer,
+    a proxy's 403 or a tunnel's login page included, fails. Like every connect, it
+    counts one attempt for this server's address in the connect rate limit.
     """
+    from wsapp.views import (
+        API_ID_HEADER,
+        NOT_FROM_GATEWAY,
+        SECRET_MISMATCH,
+        TOO_MANY_CONNECTS,
+        UNKNOWN_GATEWAY,
+    )
+
     fix = (
         f"Make {url} reachable from the internet over https (API Gateway calls it): check "
         "that Django runs, the host, port and path of the target base endpoint, the "
-        "firewall or tunnel, and that nothing redirects it, then Sync."
+        "firewall or tunnel, and that nothing redirects it or strips headers, then Sync."
     )
     if urlsplit(url).scheme not in {"http", "https"}:
         return result(
             "wsapp.H113", Status.FAIL, [f"{url} is not an http(s) URL (see wsapp.H112)"], fix, name
         )
+    headers = {"User-Agent": "wsapp-health-probe"}
+    if api_id:
+        headers[API_ID_HEADER] = api_id
     request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
-        url, data=b"", method="POST", headers={"User-Agent": "wsapp-health-probe"}
+        url, data=b"", method="POST", headers=headers
     )
     opener = urllib.request.build_opener(_NoRedirect)
     try:
@@ -754,17 +821,40 @@ def check_reachable(name: str, url: str, timeout: float = PROBE_TIMEOUT) -> Chec
         reason = getattr(exc, "reason", exc)
         return result("wsapp.H113", Status.FAIL, [f"POST {url}: no answer ({reason})"], fix, name)
     text = body.decode("utf-8", "replace").strip()
-    evidence = [f"POST {url} without gateway headers: {status} {text[:120]}".rstrip()]
-    if 400 <= status < 500 and status != 404:
+    sent = f"with API id {api_id} and no secret" if api_id else "without gateway headers"
+    evidence = [f"POST {url} {sent}: {status} {text[:120]}".rstrip()]
+    expected = (403, SECRET_MISMATCH) if api_id else (400, NOT_FROM_GATEWAY)
+    if (status, text) == expected:
         return result("wsapp.H113", Status.PASS, evidence, subject=name)
-    if status == 404:
+    if (status, text) == (429, TOO_MANY_CONNECTS):
+        return result(
+            "wsapp.H113",
+            Status.WARN,
+            [*evidence, "A WebSocketView answered, but this server's address is rate limited"],
+            "Re-run once the connect rate-limit window has passed (RATE_LIMIT_WINDOW_MINUTES).",
+            name,
+        )
+    if api_id and (status, text) == (400, NOT_FROM_GATEWAY):
+        problem = (
+            f"the {API_ID_HEADER} header did not reach Django: a proxy or tunnel in front of "
+            "it strips API Gateway's headers"
+        )
+    elif api_id and (status, text) == (403, UNKNOWN_GATEWAY):
+        problem = (
+            f"a WebSocketView answered, but it knows no gateway with API id {api_id}: the "
+            "target is another site, or a site with another database"
+        )
+    elif status == 404:
         problem = "no URL pattern answers there"
     elif 300 <= status < 400:
-        problem = "Django redirects it, and API Gateway does not follow redirects"
+        problem = "it redirects, and API Gateway does not follow redirects"
     elif status >= 500:
-        problem = "Django fails with a server error"
+        problem = "the server fails with a server error"
     else:
-        problem = "a WebSocketView would have refused a request without gateway headers"
+        problem = (
+            "that is not a WebSocketView's answer: something else (a proxy, a tunnel's page, "
+            "another application) answers at this URL"
+        )
     return result("wsapp.H113", Status.FAIL, [*evidence, problem], fix, name)
 
 
@@ -893,8 +983,9 @@ def gateway_tasks(gateway: ApiGateway) -> list[_Task]:
             _Task(["wsapp.H204"], name, lambda: check_dns(name, domain, target), aws=False)
         )
     connect_url = gateway.target_base_endpoint + "connect"
+    api_id = gateway.api_id
     tasks.append(
-        _Task(["wsapp.H113"], name, lambda: check_reachable(name, connect_url), aws=False)
+        _Task(["wsapp.H113"], name, lambda: check_reachable(name, connect_url, api_id), aws=False)
     )
     return tasks
 

@@ -164,6 +164,12 @@ _ATTRIBUTE_RULES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
 )
 
 
+#: Refusals the health check wsapp.H113 recognises as this view's own answers.
+NOT_FROM_GATEWAY = "Request did not come through API Gateway."
+UNKNOWN_GATEWAY = "Unknown gateway."
+SECRET_MISMATCH = "Gateway secret mismatch."
+TOO_MANY_CONNECTS = "Too many connection attempts."
+
 _PERMISSION_PREFIX = "wsapp_has_perm_"
 _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -356,18 +362,14 @@ class WebSocketView(View):
         self, request: HttpRequest, gateway: ApiGateway | None, api_id: str
     ) -> None:
         if not api_id:
-            raise Rejection(
-                400,
-                "Request did not come through API Gateway.",
-                f"missing {API_ID_HEADER} header",
-            )
+            raise Rejection(400, NOT_FROM_GATEWAY, f"missing {API_ID_HEADER} header")
         if gateway is None or gateway.api_id != api_id:
-            raise Rejection(403, "Unknown gateway.", f"no gateway has api_id {api_id!r}")
+            raise Rejection(403, UNKNOWN_GATEWAY, f"no gateway has api_id {api_id!r}")
         secret = request.headers.get(SECRET_HEADER, "")
         if not secret or not gateway.accepts_secret(secret):
             raise Rejection(
                 403,
-                "Gateway secret mismatch.",
+                SECRET_MISMATCH,
                 f"{SECRET_HEADER} is missing or wrong for gateway {gateway.api_name!r}; "
                 "sync the gateway so its integrations carry the current secret",
             )
@@ -377,7 +379,7 @@ class WebSocketView(View):
         if not constant_time_compare(agent, GATEWAY_USER_AGENT_PREFIX + api_id):
             raise Rejection(
                 403,
-                "Request did not come through API Gateway.",
+                NOT_FROM_GATEWAY,
                 f"user agent {agent!r} is not {GATEWAY_USER_AGENT_PREFIX}{api_id}",
             )
 
@@ -460,7 +462,7 @@ class WebSocketView(View):
             if not result.allowed:
                 raise Rejection(
                     429,
-                    "Too many connection attempts.",
+                    TOO_MANY_CONNECTS,
                     f"rate limit exceeded for {result.exceeded}: {result.attempts} attempts, "
                     f"retry in {result.retry_after} s",
                 )

@@ -28,7 +28,6 @@ from typing import Any
 import boto3
 import pytest
 from django.conf import settings
-from django.db import transaction
 from django.test import override_settings
 
 from tests.helpers.localgateway import TEST_LIMITS
@@ -50,7 +49,7 @@ from tests.helpers.provisioning import (  # noqa: F401  (fixtures)
 from wsapp import aws, cleanup, health, provisioning
 from wsapp.health import CheckResult
 from wsapp.localgateway import LocalGateway, run_in_thread
-from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute
+from wsapp.models import ApiGateway, ApiGatewayAdditionalRoute, CleanupRun, ConnectionRateLimit
 
 #: The URLconf provisioned gateways point into (``pytest.mark.urls(HEALTH_URLS)``).
 HEALTH_URLS = "tests.helpers.health_urls"
@@ -262,9 +261,10 @@ def green_run(
     """Every check, once per module, for a correctly provisioned gateway.
 
     The gateway (additional route, custom domain, DNS alias) is provisioned and the
-    cleanup run recorded inside a transaction that is rolled back before any test
-    runs: the tests get the results, plain data, and a clean database. Its target
-    is the live server, so Django really answers the reachability probe (H113).
+    cleanup run recorded, committed so that the live server (its target, with its
+    own database connection) knows the gateway the reachability probe (H113) names;
+    both are deleted again before any test runs: the tests get the results, plain
+    data, and a clean database.
     """
     with ExitStack() as stack:
         patch = stack.enter_context(pytest.MonkeyPatch.context())
@@ -287,7 +287,7 @@ def green_run(
         patch.setattr(health, "resolver", dns)
         aws.clear_cache()
         stack.callback(aws.clear_cache)
-        with transaction.atomic():
+        try:
             gateway = provision_gateway(
                 HealthStack(local=local, moto_url=moto_server, dns=dns),
                 endpoint=f"{live_server.url}/ws/",
@@ -295,7 +295,9 @@ def green_run(
             )
             record_cleanup_run()
             results = health.run_checks()
-            transaction.set_rollback(True)
+        finally:
+            for model in (ApiGateway, CleanupRun, ConnectionRateLimit):
+                model.objects.all().delete()
     return GreenRun(results=results, gateway=gateway.api_name)
 
 

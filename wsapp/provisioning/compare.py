@@ -416,7 +416,26 @@ def compare(gateway: ApiGateway, snapshot: Snapshot) -> list[Difference]:
                     f"{mapping.get('ApiId')}, record says stage {gateway.stage_name}.",
                 )
             )
+        elif mapping.get("ApiMappingKey"):
+            diffs.append(
+                Difference(
+                    Code.MAPPING_STAGE,
+                    domain,
+                    f"{domain} maps stage {gateway.stage_name} under the path "
+                    f"/{mapping['ApiMappingKey']}, so wss://{domain} itself reaches nothing; "
+                    "the record maps the domain's root.",
+                )
+            )
     return diffs
+
+
+def mapping_matches(gateway: ApiGateway, mapping: dict[str, Any]) -> bool:
+    """Whether an API mapping serves the gateway's stage at the domain's root."""
+    return (
+        mapping.get("Stage") == gateway.stage_name
+        and mapping.get("ApiId") == gateway.api_id
+        and not mapping.get("ApiMappingKey")
+    )
 
 
 def api_is_ours(gateway: ApiGateway, item: dict[str, Any]) -> bool:

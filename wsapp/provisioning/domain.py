@@ -6,6 +6,7 @@ from typing import Any
 
 from wsapp.models import ApiGateway
 from wsapp.provisioning.calls import EXPECTED_ERRORS, AwsCaller, ProvisioningError, RetryPolicy
+from wsapp.provisioning.compare import mapping_matches
 from wsapp.provisioning.desired import (
     DOMAIN_KEY,
     MANAGED_TAG,
@@ -282,7 +283,7 @@ def _ensure_mapping(run: Run) -> None:
             Stage=gateway.stage_name,
         )
         run.did(f"mapped {domain} to stage {gateway.stage_name}")
-    elif mapping.get("Stage") != gateway.stage_name or mapping.get("ApiId") != gateway.api_id:
+    elif not mapping_matches(gateway, mapping):
         mapping = call(
             "update_api_mapping",
             f"Pointing {domain} at stage {gateway.stage_name}",
@@ -290,6 +291,7 @@ def _ensure_mapping(run: Run) -> None:
             DomainName=domain,
             ApiId=gateway.api_id,
             Stage=gateway.stage_name,
+            ApiMappingKey="",
         )
         run.did(f"pointed {domain} at stage {gateway.stage_name}")
     if gateway.api_mapping_id != mapping["ApiMappingId"]:

@@ -689,6 +689,7 @@ def _fix_mapping(run: Run, snapshot: Snapshot, differences: list[Difference]) ->
         DomainName=domain,
         ApiId=gateway.api_id,
         Stage=gateway.stage_name,
+        ApiMappingKey="",
     )
     run.did(f"mapped {domain} to stage {gateway.stage_name}")
 
