@@ -58,6 +58,11 @@ class ChatView(WebSocketView):
         message = message.strip()
         if not message:
             return error("Type a message before sending.")
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:
+            # JSON's "\ud800" escapes decode to lone surrogates, which no text can carry.
+            return error("The message holds a broken character (a lone UTF-16 surrogate).")
         if len(message) > MAX_MESSAGE_LENGTH:
             return error(
                 f"Messages are limited to {MAX_MESSAGE_LENGTH} characters; "

@@ -165,3 +165,15 @@ def test_sidebar_hides_pages_the_user_may_not_open(client_with, gateway):
 def test_htmx_is_loaded_once(operator_client):
     content = operator_client.get(reverse("admin:console_sessions")).content.decode()
     assert content.count("htmx.js") == 1
+
+
+@pytest.mark.parametrize("page", ["abc", "-1", "0", "999", "1"])
+def test_console_search_with_any_page_number_answers(operator_client, page):
+    response = operator_client.get(f"/admin/search/?s=gate&page={page}")
+    assert response.status_code == 200
+
+
+def test_console_search_is_for_staff_only(client):
+    response = client.get("/admin/search/?s=gate")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")

@@ -187,3 +187,29 @@ def test_a_nul_character_in_a_filter_is_removed_and_reported(url, param, operato
     assert response.status_code == 200
     assert response.redirect_chain == [(f"{url}?{param}=bob", 302)]
     assert f"Removed a NUL character (%00) from {param}" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "reason"),
+    [
+        ("/admin/wsapp/apigateway/", "api_id__regex=[", "api_id__regex"),
+        ("/admin/wsapp/cleanuprun/", "source__iregex=(", "source__iregex"),
+        (TOKENS, "created_at__year=99999999999", "created_at__year"),
+    ],
+)
+def test_a_lookup_the_database_refuses_is_reported_not_a_500(
+    url, query, reason, operator_client, tokens
+):
+    response = operator_client.get(f"{url}?{query}", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain == [(url, 302)]
+    content = response.content.decode()
+    assert f"The list cannot be filtered by {reason}" in content
+    assert "Showing it unfiltered." in content
+
+
+def test_a_json_lookup_some_databases_lack_never_fails(operator_client):
+    # SQLite cannot run JSONField "contains"; PostgreSQL can: either way, no 500.
+    url = "/admin/wsapp/channelaccessrule/"
+    response = operator_client.get(f"{url}?permissions__contains=x", follow=True)
+    assert response.status_code == 200

@@ -145,6 +145,10 @@ def test_chat_message_goes_to_everyone_on_the_channel(
         ),
         ({"action": "shout"}, "Unknown action 'shout'; use chat_message or change_channel."),
         ({"message": "no action"}, 'Messages need an "action", e.g. "chat_message".'),
+        (
+            '{"action": "chat_message", "message": "\\ud800"}',
+            "The message holds a broken character (a lone UTF-16 surrogate).",
+        ),
     ],
 )
 def test_bad_input_gets_a_json_error(

@@ -190,6 +190,19 @@ def test_says_which_port_is_taken(tmp_path):
             )
 
 
+@pytest.mark.parametrize("host", ["::1", "[::1]", "not a host", ""])
+def test_refuses_a_host_that_is_not_an_ipv4_address(host):
+    with pytest.raises(CommandError, match="--host must be an IPv4 address"):
+        call_command("devserver", host=host)
+
+
+def test_refuses_a_state_dir_it_cannot_create(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(CommandError, match=f"--state-dir {blocker} cannot be used"):
+        call_command("devserver", state_dir=str(blocker))
+
+
 def test_needs_three_different_ports():
     with pytest.raises(CommandError, match="three different ports"):
         call_command("devserver", port=9000, gateway_port=9000, moto_port=9001)

@@ -67,6 +67,32 @@ def test_command_refuses_bad_limits_with_a_clear_error():
         call_command("runlocalgateway", "--idle-timeout", "0")
 
 
+@pytest.mark.parametrize(
+    "option", ["--idle-timeout", "--max-connection-duration", "--integration-timeout"]
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_command_refuses_limits_that_are_not_positive_numbers(option, value):
+    with pytest.raises(CommandError, match="must be a positive number"):
+        call_command("runlocalgateway", option, value)
+
+
+def test_command_refuses_a_state_file_it_could_never_save(tmp_path):
+    with pytest.raises(CommandError, match="does not exist, so the state could never be saved"):
+        call_command("runlocalgateway", "--state", str(tmp_path / "missing" / "state.json"))
+    with pytest.raises(CommandError, match="is a folder: give the path of a file"):
+        call_command("runlocalgateway", "--state", str(tmp_path))
+
+
+def test_command_refuses_an_empty_host():
+    with pytest.raises(CommandError, match="--host is empty"):
+        call_command("runlocalgateway", "--host", " ")
+
+
+def test_command_names_an_address_it_cannot_listen_on():
+    with pytest.raises(CommandError, match="Check --host: it must be an address of this machine"):
+        call_command("runlocalgateway", "--host", "192.0.2.123", "--port", "0")
+
+
 @pytest.mark.parametrize("port", ["70000", "-1", "eighty"])
 def test_command_refuses_a_port_out_of_range(port):
     with pytest.raises(CommandError, match=r"--port: must be"):

@@ -770,3 +770,25 @@ def test_disconnect_without_a_usable_connection_id_is_400(caller, connected, con
     response = caller.disconnect(connected, headers={"connectionId": connection_id})
     assert response.status_code == 400
     assert WebSocketSession.objects.get().connected
+
+
+@pytest.mark.parametrize("connection_id", ["a\x00b", "caf\u00e9=", "a b", "a;b"])
+def test_connection_ids_not_shaped_like_api_gateways_are_400(caller, connected, connection_id):
+    """Refused before any query: a NUL would even break PostgreSQL's."""
+    headers = {"connectionId": connection_id}
+    for response in (
+        caller.send(connected, {"action": "echo"}, headers=headers),
+        caller.disconnect(connected, headers=headers),
+    ):
+        assert response.status_code == 400
+        assert response.content == b"Invalid connection id."
+    assert caller.connect(connection_id).status_code == 400
+    assert WebSocketSession.objects.count() == 1
+
+
+@pytest.mark.parametrize("forwarded", ["\x00", "not-an-address", "203.0.113.7, \x00"])
+def test_a_forwarded_for_that_is_no_address_is_one_unknown_key(gateway, forwarded):
+    caller = ApiGatewayCaller(gateway, prefix="/strict-ws/")
+    response = caller.connect(headers={"X-Forwarded-For": forwarded})
+    assert response.status_code == 200
+    assert list(ConnectionRateLimit.objects.values_list("key", flat=True)) == ["unknown"]

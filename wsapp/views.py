@@ -12,8 +12,10 @@ route's URL). See docs/quickstart.md.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import json
 import logging
+import re
 import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -75,9 +77,10 @@ def client_ip(request: HttpRequest) -> str:
         if part.strip()
     ]
     index = len(forwarded) - 1 - conf.get("trusted_proxy_count")
-    if forwarded and index >= 0:
-        return forwarded[index]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    address = forwarded[index] if forwarded and index >= 0 else request.META.get("REMOTE_ADDR")
+    # Only an address counts: anything else (a request that bypassed API Gateway
+    # can send any bytes, NUL included) shares one bucket instead of making a key.
+    return _valid_ip(address or "") or "unknown"
 
 
 def allowed_hosts() -> list[str]:
@@ -163,6 +166,10 @@ _ATTRIBUTE_RULES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
     ("all_permissions_required", _names, "a list or tuple of permission names"),
 )
 
+
+#: API Gateway's connection ids are URL-safe base64 ("L0SM9cOFvHcCIhw="); anything
+#: else is refused before it reaches a query.
+CONNECTION_ID_RE = re.compile(r"[A-Za-z0-9+/=_-]{1,128}")
 
 #: Refusals the health check wsapp.H113 recognises as this view's own answers.
 NOT_FROM_GATEWAY = "Request did not come through API Gateway."
@@ -473,7 +480,7 @@ class WebSocketView(View):
         assert gateway is not None
         self.gateway = gateway
         connection_id = request.headers.get(CONNECTION_ID_HEADER, "")
-        if not connection_id or len(connection_id) > 128:
+        if not CONNECTION_ID_RE.fullmatch(connection_id):
             raise Rejection(
                 400,
                 "Invalid connection id.",
@@ -561,7 +568,7 @@ class WebSocketView(View):
         self, request: HttpRequest, annotations: dict[str, Any] | None = None
     ) -> tuple[WebSocketSession | None, str]:
         connection_id = request.headers.get(CONNECTION_ID_HEADER, "")
-        if not connection_id or len(connection_id) > 128:
+        if not CONNECTION_ID_RE.fullmatch(connection_id):
             raise Rejection(
                 400,
                 "Invalid connection id.",
@@ -746,8 +753,6 @@ class _HandlerFailed(Rejection):
 
 
 def _valid_ip(value: str) -> str | None:
-    import ipaddress
-
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:

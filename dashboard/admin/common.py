@@ -14,12 +14,15 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.admin import ModelAdmin as DjangoModelAdmin
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.admin.options import ActionLocation
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import DatabaseError, models
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 from unfold.admin import ModelAdmin
@@ -54,7 +57,38 @@ class ConsoleModelAdmin(ModelAdmin):
             for key, values in request.GET.lists():
                 query.setlist(key.replace(NUL, ""), [v.replace(NUL, "") for v in values])
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
-        return super().changelist_view(request, extra_context)
+        # Django's admin accepts any lookup on a model's fields in the query string
+        # (?api_id__regex=[, ?created_at__year=99999999999). The database refuses some
+        # only when the list is read, while the template renders: render here, and
+        # answer a refused lookup with a message instead of a server error.
+        try:
+            response = super().changelist_view(request, extra_context)
+            if request.GET and isinstance(response, TemplateResponse):
+                response.render()
+        except (
+            DisallowedModelAdminLookup,
+            DatabaseError,
+            OverflowError,
+            ValueError,
+            TypeError,
+        ) as exc:
+            if not request.GET:
+                raise
+            logger.info("Console list %s: refused query %s: %s", request.path, request.GET, exc)
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            messages.error(
+                request,
+                f"The list cannot be filtered by {', '.join(sorted(request.GET))}: {reason}. "
+                "Showing it unfiltered.",
+            )
+            return HttpResponseRedirect(request.path)
+        return response
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # A regular expression from the query string runs in the database: refused.
+        if lookup.rsplit(LOOKUP_SEP, 1)[-1] in {"regex", "iregex"}:
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_action_choices(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 KIB = 1024
@@ -42,7 +43,9 @@ class Limits:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            # "not value > 0" also refuses NaN; infinity is no limit at all.
+            if not number or not value > 0 or value == math.inf:
                 raise ValueError(f"Limits.{field.name} must be a positive number, not {value!r}.")
         if self.max_frame_bytes > self.max_message_bytes:
             raise ValueError("Limits.max_frame_bytes cannot exceed Limits.max_message_bytes.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,17 @@ class Command(BaseCommand):
                 "devserver is for local development only and refuses to run with "
                 "DJANGO_ENV=production."
             )
+        host = options["host"].strip()
+        if host != "localhost":
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise CommandError(
+                    f"--host must be an IPv4 address such as 127.0.0.1 (or localhost), not "
+                    f"{options['host']!r}: the local stack does not listen on IPv6."
+                ) from None
         ports = Ports(
-            host=options["host"],
+            host=host,
             django=options["port"] or _env_port("DEVSERVER_PORT", 8000),
             gateway=options["gateway_port"] or _env_port("LOCALGATEWAY_PORT", 8001),
             moto=options["moto_port"] or _env_port("MOTO_PORT", 8002),
@@ -103,6 +113,13 @@ class Command(BaseCommand):
                 f"{ports.django}, {ports.gateway} and {ports.moto}."
             )
         state_dir = Path(options["state_dir"] or Path(settings.BASE_DIR) / ".local")
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(
+                f"--state-dir {state_dir} cannot be used: {exc.strerror or exc}. Give a folder "
+                "that exists or can be created."
+            ) from None
         try:
             run(
                 Options(

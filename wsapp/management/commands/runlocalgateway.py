@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -76,6 +78,21 @@ class Command(BaseCommand):
         limits.add_argument("--max-connections", type=int, default=DEFAULTS.max_connections)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["host"].strip():
+            raise CommandError(
+                "--host is empty: give an address such as 127.0.0.1 (or 0.0.0.0 to listen on "
+                "every interface)."
+            )
+        state = options["state"]
+        if state:
+            path = Path(state)
+            if path.is_dir():
+                raise CommandError(f"--state {state} is a folder: give the path of a file.")
+            if not path.parent.is_dir():
+                raise CommandError(
+                    f"--state {state}: the folder {path.parent} does not exist, so the state "
+                    "could never be saved. Create it first."
+                )
         try:
             limits = Limits(
                 max_message_bytes=options["max_message_bytes"],
@@ -99,9 +116,14 @@ class Command(BaseCommand):
         try:
             asyncio.run(serve(gateway, handle_signals=True, on_started=self._started))
         except OSError as exc:
+            hint = (
+                " Is another local gateway running? Use --port to pick another port."
+                if exc.errno == errno.EADDRINUSE
+                else " Check --host: it must be an address of this machine."
+            )
             raise CommandError(
-                f"Cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}. "
-                "Is another local gateway running? Use --port to pick another port."
+                f"Cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}."
+                + hint
             ) from exc
         except KeyboardInterrupt:
             pass
