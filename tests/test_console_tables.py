@@ -213,3 +213,14 @@ def test_a_json_lookup_some_databases_lack_never_fails(operator_client):
     url = "/admin/wsapp/channelaccessrule/"
     response = operator_client.get(f"{url}?permissions__contains=x", follow=True)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [("used=maybe", "used"), ("used__exact=2", "used__exact"), ("p=-1", "p")],
+)
+def test_a_filter_value_that_is_not_valid_is_named(query, named, operator_client, tokens):
+    response = operator_client.get(f"{TOKENS}?{query}", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1] == (TOKENS, 302)
+    assert f"The list cannot be filtered by {named}" in response.content.decode()

@@ -16,8 +16,10 @@ from django.contrib import messages
 from django.contrib.admin import ModelAdmin as DjangoModelAdmin
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.contrib.admin.options import ActionLocation
+from django.contrib.admin.options import ActionLocation, IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
@@ -61,8 +63,15 @@ class ConsoleModelAdmin(ModelAdmin):
         # (?api_id__regex=[, ?created_at__year=99999999999). The database refuses some
         # only when the list is read, while the template renders: render here, and
         # answer a refused lookup with a message instead of a server error.
+        if list(request.GET) == [ERROR_FLAG]:
+            # Where Django sends a list whose filters it refused; the message says why.
+            return HttpResponseRedirect(request.path)
         try:
             response = super().changelist_view(request, extra_context)
+            if isinstance(response, HttpResponseRedirect) and response.url.endswith(
+                f"?{ERROR_FLAG}=1"
+            ):
+                return HttpResponseRedirect(request.path)
             if request.GET and isinstance(response, TemplateResponse):
                 response.render()
         except (
@@ -83,6 +92,26 @@ class ConsoleModelAdmin(ModelAdmin):
             )
             return HttpResponseRedirect(request.path)
         return response
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        try:
+            return super().get_changelist_instance(request)
+        except IncorrectLookupParameters as exc:
+            # Django then redirects to ?e=1 (see changelist_view): say what was wrong.
+            params = ", ".join(sorted(k for k in request.GET if k != ERROR_FLAG))
+            cause = exc.args[0] if exc.args else None
+            if isinstance(cause, ValidationError):
+                detail = "; ".join(cause.messages)
+            elif params == PAGE_VAR:
+                detail = f"there is no page {request.GET.get(PAGE_VAR)!r}"
+            else:
+                detail = str(exc)
+            messages.error(
+                request,
+                f"The list cannot be filtered by {params or 'these parameters'}"
+                + f": {(detail or 'a value is not valid').rstrip('.')}. Showing it unfiltered.",
+            )
+            raise
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # A regular expression from the query string runs in the database: refused.
