@@ -126,6 +126,7 @@ def test_a_page_past_the_end_shows_the_first(operator_client, gateway):
     response = operator_client.get(PAGE + "?page=40")
     assert response.status_code == 200
     assert len(row_ids(response.content)) == 3
+    assert b"Page 40 is past the end of the list: showing page 1." in response.content
 
 
 @pytest.mark.parametrize(
@@ -138,6 +139,7 @@ def test_a_page_number_out_of_range_shows_the_first_page(query, operator_client,
     assert response.status_code == 200
     assert len(row_ids(response.content)) == 3
     assert b'data-page="1"' in response.content
+    assert b"showing page 1." in response.content
 
 
 @pytest.mark.parametrize(("per_page", "rows"), [("-5", 1), ("0", 1), ("100000", 100), ("x", 25)])
@@ -146,6 +148,23 @@ def test_per_page_is_clamped(per_page, rows, operator_client, gateway):
     response = operator_client.get(f"{PAGE}?per_page={per_page}")
     assert response.status_code == 200
     assert len(row_ids(response.content)) == rows
+    note = f"Rows per page must be a number from 1 to 100, not &#x27;{per_page}&#x27;"
+    assert note in response.content.decode()
+
+
+@pytest.mark.parametrize("sort", ["nonsense", "-user", "source_ip"])
+def test_a_sort_the_table_does_not_offer_is_named(sort, operator_client, gateway):
+    make_sessions(gateway, 2)
+    response = operator_client.get(f"{PAGE}?sort={sort}")
+    assert response.status_code == 200
+    assert len(row_ids(response.content)) == 2
+    assert f"The table cannot be sorted by &#x27;{sort}&#x27;" in response.content.decode()
+
+
+def test_a_valid_page_and_sort_add_no_note(operator_client, gateway):
+    make_sessions(gateway, 2)
+    response = operator_client.get(f"{PAGE}?sort=-created_on&page=1&per_page=25")
+    assert b"data-paging-note" not in response.content
 
 
 def test_history_restore_gets_the_whole_page(operator_client, gateway):

@@ -149,6 +149,29 @@ def page_numbers(request: HttpRequest) -> tuple[int, int]:
     return page, min(max(per_page, 1), MAX_PER_PAGE)
 
 
+def paging_notes(request: HttpRequest, table: SessionTable) -> list[str]:
+    """What the page did instead of what the query string asked (never silently)."""
+    notes = []
+    raw_page = request.GET.get("page")
+    page = _int_or_none(raw_page)
+    if raw_page is not None and (page is None or not 1 <= page <= MAX_PAGE):
+        notes.append(f"There is no page {raw_page[:40]!r}: showing page 1.")
+    raw_per_page = request.GET.get("per_page")
+    per_page = _int_or_none(raw_per_page)
+    if raw_per_page is not None and (per_page is None or not 1 <= per_page <= MAX_PER_PAGE):
+        notes.append(
+            f"Rows per page must be a number from 1 to {MAX_PER_PAGE}, not "
+            f"{raw_per_page[:40]!r}: showing {page_numbers(request)[1]}."
+        )
+    sort = request.GET.get("sort")
+    if sort:
+        name = sort.removeprefix("-")
+        column = table.columns[name] if name in table.columns.names() else None
+        if column is None or not column.orderable:
+            notes.append(f"The table cannot be sorted by {sort[:40]!r}: showing newest first.")
+    return notes
+
+
 def _int_or_none(value: str | None) -> int | None:
     # int() of a 5,000-digit string raises ValueError too: all mean "not a page".
     try:
@@ -200,14 +223,17 @@ class LiveSessionsView(UnfoldSiteViewMixin, TemplateView):
         # Sorting from the query string; paging is done below with checked numbers.
         RequestConfig(self.request, paginate=False).configure(table)
         page, per_page = page_numbers(self.request)
+        notes = paging_notes(self.request, table)
         try:
             table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=page)
         except (EmptyPage, PageNotAnInteger):
             # Past the end (rows went away since the link was made): the first page.
             table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=1)
+            notes.append(f"Page {page} is past the end of the list: showing page 1.")
         context.update(
             form=form,
             table=table,
+            paging_notes=notes,
             # Unfold's layout: the table uses the whole width of the window.
             is_fullwidth="1",
             refresh_seconds=REFRESH_SECONDS,
