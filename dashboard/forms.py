@@ -7,14 +7,19 @@ back is valid, so a GET never runs an action.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
+from django.utils.html import format_html
 from unfold.forms import BaseDialogForm
 from unfold.widgets import (
     UnfoldAdminIntegerFieldWidget,
@@ -25,7 +30,7 @@ from unfold.widgets import (
 )
 
 from wsapp import cleanup
-from wsapp.models import ApiGateway, WebSocketSession
+from wsapp.models import ApiGateway, ChannelAccessRule, WebSocketSession
 from wsapp.provisioning.desired import created_domain, pinned_region
 from wsapp.sending import MessageTooLarge, encode_message
 from wsapp.validators import validate_channel_name
@@ -34,44 +39,106 @@ from wsapp.validators import validate_channel_name
 DEFAULT_TEST_MESSAGE = '{"type": "console_test", "message": "Test message from the console"}'
 
 
-def parse_json_message(text: str) -> str:
+#: Longest number accepted in JSON (Python's own limit for converting digits to int).
+MAX_NUMBER_DIGITS = 4300
+
+
+class JsonProblem(ValueError):
+    """Why a JSON text is refused, in words for the operator."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonProblem(f"{name} is not valid JSON: use a number or null instead.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 30 else f"{text[:25]}…"
+        raise JsonProblem(
+            f"The number {shown} is too large for JSON: it would become "
+            f"{'-' if value < 0 else ''}Infinity, which JSON cannot hold."
+        )
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise JsonProblem(
+            f"Number too long: a number of {digits} digits (at most {MAX_NUMBER_DIGITS})."
+        )
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            shown = json.dumps(key)
+            shown = shown if len(shown) <= 60 else f'{shown[:55]}…"'
+            raise JsonProblem(
+                f"The key {shown} appears twice in one object: each key may appear once."
+            )
+        result[key] = value
+    return result
+
+
+def load_json(text: str, field: str) -> Any:
+    """Parse an operator's JSON strictly; raises ``ValidationError`` naming ``field``.
+
+    Refused besides bad JSON: NaN and Infinity (not JSON; browsers' ``JSON.parse``
+    refuses them), numbers that overflow to infinity (``1e999``), numbers of more
+    than ``MAX_NUMBER_DIGITS`` digits, a key given twice in one object, and nesting
+    too deep to parse.
+    """
+    try:
+        return json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
+        )
+    except JsonProblem as exc:
+        raise ValidationError(f"{field}: {exc}", code="invalid_json") from exc
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{field}: This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
+            code="invalid_json",
+        ) from exc
+    except RecursionError as exc:
+        raise ValidationError(
+            f"{field}: This JSON is nested too deeply to handle; keep it to a few dozen levels.",
+            code="invalid_json",
+        ) from exc
+    except ValueError as exc:  # what int() or float() refuse, said by Python
+        raise ValidationError(f"{field}: This JSON cannot be read. {exc}") from exc
+
+
+def parse_json_message(text: str, field: str = "Message") -> str:
     """Check an operator's JSON and return it as the compact JSON text to send.
 
     The text sent is always JSON (``json.dumps`` of the parsed value), so a
     top-level string goes out quoted rather than as its bare characters. Raises
-    ``ValidationError`` naming the problem: bad JSON (with line and column), NaN
-    or Infinity (not JSON; browsers' ``JSON.parse`` refuses them), nesting too deep
-    to handle, text that is not valid Unicode (a lone surrogate such as
+    ``ValidationError`` naming ``field`` and the problem: what ``load_json``
+    refuses, text that is not valid Unicode (a lone surrogate such as
     ``"\\ud800"``), or a message over the size limit.
     """
+    data = load_json(text, field)
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         encode_message(payload)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-        ) from exc
-    except _NotJsonConstant as exc:
-        raise ValidationError(str(exc)) from exc
     except MessageTooLarge as exc:
-        raise ValidationError(str(exc)) from exc
+        raise ValidationError(f"{field}: {exc}") from exc
     except RecursionError as exc:
         raise ValidationError(
-            "This JSON is nested too deeply to handle; keep it to a few dozen levels."
+            f"{field}: This JSON is nested too deeply to handle; keep it to a few dozen levels."
         ) from exc
     except (TypeError, ValueError) as exc:
         # encode_message's TypeError names the problem (text that is not Unicode).
-        raise ValidationError(f"This JSON cannot be sent. {exc}") from exc
+        raise ValidationError(f"{field}: This JSON cannot be sent. {exc}") from exc
     return payload
-
-
-class _NotJsonConstant(ValueError):
-    pass
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJsonConstant(f"{name} is not valid JSON: use a number or null instead.")
 
 
 class JsonMessageField(forms.CharField):
@@ -84,17 +151,158 @@ class JsonMessageField(forms.CharField):
 
     def clean(self, value: Any) -> str:
         text = super().clean(value)
-        return parse_json_message(text)
+        return parse_json_message(text, self.label or "Message")
+
+
+#: Deepest nesting a record's JSON field accepts (tags and permissions need one level).
+MAX_RECORD_JSON_DEPTH = 20
+
+
+def stored_json_problem(data: Any, max_depth: int = MAX_RECORD_JSON_DEPTH) -> str | None:
+    """Why parsed JSON cannot be stored in a JSON column, or None.
+
+    PostgreSQL's jsonb cannot hold NUL (``\\u0000``) and no database takes text
+    that is not valid Unicode. Walks the value without recursion.
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > max_depth:
+                return f"is nested too deeply (more than {max_depth} levels)"
+            if isinstance(value, dict):
+                stack.extend((key, depth) for key in value)
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return "contains a NUL character (\\u0000), which cannot be stored; remove it"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return (
+                    "contains text that is not valid Unicode (a lone surrogate such as "
+                    "\\ud800); remove it"
+                )
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "contains a number too large for JSON (Infinity)"
+    return None
+
+
+class RecordJsonField(forms.JSONField):
+    """A record's JSON field: blank (or null) is empty, and the refusals say why.
+
+    Django's own field answers deep nesting with a RecursionError, lets NUL through
+    to the database (PostgreSQL refuses it with a DataError) and turns blank into
+    None, which a NOT NULL column refuses.
+    """
+
+    #: What a blank box (or ``null``) means.
+    make_empty: Callable[[], Any] = dict
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Django sets show_hidden_initial for fields with a callable default, and then
+        # compares what is posted with a hidden copy the browser sends back: a client
+        # that sends none makes an emptied box look unchanged. Compare with the record.
+        kwargs["show_hidden_initial"] = False
+        super().__init__(**kwargs)
+
+    def _label(self) -> str:
+        return str(self.label or "This field")
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled:
+            return value
+        if value in self.empty_values:
+            return self.make_empty()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValidationError(
+                    f"{self._label()} contains a NUL character, which cannot be stored; "
+                    "remove it.",
+                    code="invalid",
+                )
+            if not value.strip():
+                return self.make_empty()
+            value = load_json(value, self._label())
+        if value is None:
+            return self.make_empty()
+        problem = stored_json_problem(value)
+        if problem:
+            raise ValidationError(f"{self._label()} {problem}.", code="invalid")
+        return JSONString(value) if isinstance(value, str) else value
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # What the box shows again: a refused text exactly as typed (Django's own
+        # would parse it again, and fail the same way the refusal did).
+        if self.disabled:
+            return initial
+        if data is None:
+            return None
+        try:
+            return self.to_python(data)
+        except ValidationError:
+            return InvalidJSONInput(data)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if self.disabled:
+            return False
+        try:
+            value = self.to_python(data)
+        except ValidationError:
+            return True
+        if initial is None:
+            # Nothing to compare with: an emptied box counts as a change too.
+            return True
+        dump = functools.partial(json.dumps, sort_keys=True, cls=self.encoder)
+        try:
+            return dump(initial) != dump(value)
+        except (TypeError, ValueError):
+            return True
+
+
+class JsonObjectField(RecordJsonField):
+    """Blank means ``{}``."""
+
+    make_empty = dict
+
+
+class JsonListField(RecordJsonField):
+    """Blank means ``[]``."""
+
+    make_empty = list
+
+
+class NamedErrorsMixin:
+    """Django's generic messages ("This field is required.") name the field instead."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            label = str(field.label or "This field")
+            messages = {
+                "required": f"{label} is required.",
+                "max_length": f"{label} must be at most %(limit_value)d characters "
+                "(it has %(show_value)d).",
+                "invalid_choice": f"{label}: %(value)s is not one of the choices.",
+            }
+            if any(getattr(v, "code", None) == "max_length" for v in field.validators):
+                field.error_messages["max_length"] = messages["max_length"]
+            for code in ("required", "invalid_choice"):
+                if code in field.error_messages:
+                    field.error_messages[code] = messages[code]
 
 
 # --- Gateways -----------------------------------------------------------------------
 
 
-class GatewayForm(forms.ModelForm):
+class GatewayForm(NamedErrorsMixin, forms.ModelForm):
     """The gateway record, with labels operators know from the AWS console."""
 
     class Meta:
         model = ApiGateway
+        field_classes = {"tags": JsonObjectField}
         fields = (
             "api_name",
             "api_description",
@@ -152,6 +360,18 @@ class GatewayForm(forms.ModelForm):
                 "change it and create the gateway and its domain again."
             )
         return domain
+
+
+# --- Channel access rules -----------------------------------------------------------
+
+
+class ChannelAccessRuleForm(NamedErrorsMixin, forms.ModelForm):
+    """A channel access rule; its permissions box is a JSON list (blank: none)."""
+
+    class Meta:
+        model = ChannelAccessRule
+        fields = ("pattern", "access", "permissions", "description")
+        field_classes = {"permissions": JsonListField}
 
 
 class GatewayDialogForm(BaseDialogForm):
@@ -254,7 +474,41 @@ class TeardownDialogForm(GatewayDialogForm):
 # --- Session actions ----------------------------------------------------------------
 
 
-class SendTestMessageForm(BaseDialogForm):
+NO_SUCH_SESSION = (
+    "No such session: the address names no session record. Go back to the live "
+    "sessions page and open the session from there."
+)
+
+
+class SessionDialogForm(BaseDialogForm):
+    """A dialog acting on the session of its URL; says so when the URL names none.
+
+    Refusing in ``clean`` keeps the action from running at all, so submitting the
+    dialog for a missing session shows the same words instead of a bare 404.
+    """
+
+    def session(self) -> WebSocketSession | None:
+        """The session of the action's URL; None when the id names none (or is no id)."""
+        if not hasattr(self, "_session"):
+            try:
+                self._session = WebSocketSession.objects.filter(pk=self.object_id).first()
+            except (ValueError, TypeError, OverflowError, ValidationError):
+                self._session = None
+        return self._session
+
+    def render_before_template(self) -> str:
+        if self.session() is None:
+            return format_html('<p class="text-red-600" data-no-session>{}</p>', NO_SUCH_SESSION)
+        return super().render_before_template()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.session() is None:
+            raise ValidationError(NO_SUCH_SESSION, code="no_such_session")
+        return data
+
+
+class SendTestMessageForm(SessionDialogForm):
     """The JSON to send to one session."""
 
     message = JsonMessageField(label="Message", initial=DEFAULT_TEST_MESSAGE)
@@ -301,7 +555,7 @@ class SendToChannelForm(BaseDialogForm):
         return sessions
 
 
-class DisconnectDialogForm(BaseDialogForm):
+class DisconnectDialogForm(SessionDialogForm):
     """Confirmation of a disconnect; nothing to fill in."""
 
 

@@ -7,6 +7,7 @@ Provisioning runs for real against the local API Gateway (boto3 pointed at it by
 from __future__ import annotations
 
 import dataclasses
+import json as json_module
 import re
 
 import boto3
@@ -679,3 +680,177 @@ def test_a_throttled_teardown_waits_longer_and_says_it_is_retryable(
         operator_client, action_url(created, "teardown_gateway"), {"confirm_name": "console-gw"}
     )
     assert "Teardown: succeeded." in page_messages(response)[-1]
+
+
+# --- Bad input in the form: a clear error, never a 500 --------------------------------
+
+ADD_URL = "/admin/wsapp/apigateway/add/"
+
+
+def shown(response) -> str:
+    """The page's text, HTML entities decoded (error messages quote values)."""
+    import html
+
+    return html.unescape(response.content.decode())
+
+
+def new_gateway_data(**changes) -> dict:
+    return form_data(
+        ApiGateway(api_name="new-gw", target_base_endpoint="https://backend.example.com/ws/"),
+        **changes,
+    )
+
+
+@pytest.mark.parametrize("tags", ["", "null", "  ", " null "])
+def test_blank_tags_on_the_add_form_mean_no_tags(operator_client, tags):
+    response = csrf_post(operator_client, ADD_URL, new_gateway_data(tags=tags))
+    assert response.status_code == 302, response.content[:3000]
+    assert ApiGateway.objects.get(api_name="new-gw").tags == {}
+
+
+@pytest.mark.parametrize("tags", ["", "null"])
+@pytest.mark.parametrize("hidden_initial", [True, False])
+def test_clearing_the_tags_clears_them(operator_client, record, tags, hidden_initial):
+    ApiGateway.objects.filter(pk=record.pk).update(tags={"team": "web"})
+    data = form_data(record, tags=tags)
+    if hidden_initial:  # what the page carried before (Django's hidden copy)
+        data["initial-tags"] = '{"team": "web"}'
+    response = csrf_post(operator_client, change_url(record), data)
+    assert response.status_code == 302, response.content[:3000]
+    record.refresh_from_db()
+    assert record.tags == {}
+
+
+def test_clearing_the_tags_of_a_deployed_gateway_puts_it_out_of_sync(operator_client, created):
+    ApiGateway.objects.filter(pk=created.pk).update(tags={"team": "web"})
+    response = csrf_post(operator_client, change_url(created), form_data(created, tags=""))
+    assert response.status_code == 302, response.content[:3000]
+    created.refresh_from_db()
+    assert (created.tags, created.state) == ({}, "out_of_sync")
+
+
+def test_blank_tags_on_a_record_without_tags_change_nothing(operator_client, created):
+    response = csrf_post(operator_client, change_url(created), form_data(created, tags=""))
+    assert response.status_code == 302, response.content[:3000]
+    created.refresh_from_db()
+    assert (created.tags, created.state) == ({}, "deployed")
+
+
+#: Tags the form refuses, and what its message says.
+BAD_TAGS = [
+    pytest.param("[" * 5000 + "]" * 5000, "Tags: This JSON is nested too deeply", id="deep"),
+    pytest.param(
+        '{"a": ' * 50 + '"x"' + "}" * 50, "Tags is nested too deeply (more than 20", id="deep-50"
+    ),
+    pytest.param('{"team": "w\\u0000eb"}', "Tags contains a NUL character", id="nul-escape"),
+    pytest.param('{"te\\u0000am": "web"}', "Tags contains a NUL character", id="nul-key"),
+    pytest.param('{"team": "w\x00eb"}', "Tags contains a NUL character", id="nul-raw"),
+    pytest.param('{"team": "\\ud800"}', "Tags contains text that is not valid Unicode", id="lone"),
+    pytest.param('{"team": "a", "team": "b"}', 'Tags: The key "team" appears twice', id="dup"),
+    pytest.param('{"team": NaN}', "Tags: NaN is not valid JSON", id="nan"),
+    pytest.param('{"team": 1e999}', "Tags: The number 1e999 is too large for JSON", id="inf"),
+    pytest.param('{"team": ' + "9" * 5000 + "}", "Tags: Number too long", id="long-int"),
+    pytest.param("{team: web}", "Tags: This is not valid JSON", id="not-json"),
+    pytest.param('["team", "web"]', "Tags must be a JSON object", id="list"),
+    pytest.param("[]", "Tags must be a JSON object", id="empty-list"),
+    pytest.param('""', "Tags must be a JSON object", id="empty-string"),
+    pytest.param('{"team": 1}', "tag values must be strings", id="number"),
+    pytest.param('{"aws:team": "web"}', "starts with 'aws:'", id="aws-prefix"),
+    pytest.param(
+        json_module.dumps({f"t{i}": "v" for i in range(50)}), "at most 49", id="too-many"
+    ),
+]
+
+
+@pytest.mark.parametrize(("tags", "message"), BAD_TAGS)
+def test_bad_tags_are_refused_with_a_reason(operator_client, record, tags, message):
+    ApiGateway.objects.filter(pk=record.pk).update(tags={"team": "web"})
+    before = snapshot(ApiGateway)
+    response = csrf_post(operator_client, change_url(record), form_data(record, tags=tags))
+    assert response.status_code == 200
+    assert message in shown(response)
+    assert snapshot(ApiGateway) == before
+
+
+@pytest.mark.parametrize(("tags", "message"), BAD_TAGS[:3])
+def test_bad_tags_are_refused_on_the_add_form_too(operator_client, tags, message):
+    response = csrf_post(operator_client, ADD_URL, new_gateway_data(tags=tags))
+    assert response.status_code == 200
+    assert message in shown(response)
+    assert not ApiGateway.objects.exists()
+
+
+def test_refused_json_is_shown_again_as_typed(operator_client, record):
+    typed = '{"team": 1e999}'
+    response = csrf_post(operator_client, change_url(record), form_data(record, tags=typed))
+    assert response.status_code == 200
+    assert f">{typed}</textarea>" in shown(response)
+
+
+GOOD_CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-aaaa"
+
+#: Field values the form refuses: (field, value, what the message says).
+BAD_FIELDS = [
+    ("domain_name", "https://ws.example.com", "Custom domain name 'https://ws.example.com'"),
+    ("domain_name", "ws.example.com/chat", "without a path"),
+    ("domain_name", "ws.example.com:443", "without a port"),
+    ("domain_name", "*.example.com", "is a wildcard"),
+    ("domain_name", "ws example.com", "contains spaces"),
+    ("domain_name", "bücher.example", "ASCII form: 'xn--bcher-kva.example'"),
+    ("certificate_arn", "my-certificate", "is not an ACM certificate ARN"),
+    ("certificate_arn", GOOD_CERTIFICATE.replace("acm", "iam"), "its service is 'iam'"),
+    (
+        "certificate_arn",
+        GOOD_CERTIFICATE.replace("us-east-1", "eu-west-1"),
+        "is in eu-west-1, but the gateway is in us-east-1",
+    ),
+    ("hosted_zone_id", "zone-1", "Route 53 hosted zone id 'zone-1' is not a zone id"),
+    ("hosted_zone_id", "z1d633pjn98ft9", "must be in capital letters"),
+    ("region", "US-EAST-1", "Region 'US-EAST-1' must be in lower case: 'us-east-1'"),
+    ("region", "mars-1", "Region 'mars-1' is not an AWS region name"),
+    ("route_selection_expression", "$request.body.", "Route selection expression"),
+    ("route_selection_expression", "${request.body.action", "must look like $request.body"),
+    ("route_selection_expression", "action", "must look like $request.body.<key>"),
+    ("target_base_endpoint", "https://u:hunter2@b.example.com/ws/", "user name or password"),
+    ("target_base_endpoint", "https://b.example.com/{stage}/", "contains '{' or '}'"),
+    ("target_base_endpoint", "https://b.example.com/%zz/", "malformed %-escape"),
+    ("api_name", "", "API name is required."),
+    ("domain_name", "a" * 254, "Custom domain name must be at most 253 characters (it has 254)"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), BAD_FIELDS)
+def test_bad_gateway_fields_are_refused_with_a_reason(
+    operator_client, record, field, value, message
+):
+    ApiGateway.objects.filter(pk=record.pk).update(region="us-east-1")
+    record.refresh_from_db()
+    others = {"domain_name": "ws.example.com"} if field == "certificate_arn" else {}
+    before = snapshot(ApiGateway)
+    data = form_data(record, **{**others, field: value})
+    response = csrf_post(operator_client, change_url(record), data)
+    assert response.status_code == 200
+    assert message in shown(response)
+    assert snapshot(ApiGateway) == before
+
+
+def test_good_domain_values_are_saved_normalised(operator_client, record):
+    data = form_data(
+        record,
+        region="us-east-1",
+        domain_name="WS.Example.com.",
+        certificate_arn=f"  {GOOD_CERTIFICATE} ",
+        hosted_zone_id="/hostedzone/Z1D633PJN98FT9",
+        route_selection_expression="${request.body.message.type}",
+        tags='{"team": "web", "Cost centre": "R+D"}',
+    )
+    response = csrf_post(operator_client, change_url(record), data)
+    assert response.status_code == 302, response.content[:3000]
+    record.refresh_from_db()
+    assert (record.domain_name, record.certificate_arn, record.hosted_zone_id) == (
+        "ws.example.com",
+        GOOD_CERTIFICATE,
+        "Z1D633PJN98FT9",
+    )
+    assert record.route_selection_expression == "${request.body.message.type}"
+    assert record.tags == {"team": "web", "Cost centre": "R+D"}

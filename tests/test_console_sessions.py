@@ -621,3 +621,26 @@ def test_no_session_changes_on_get_of_any_action(operator_client, gateway, fake_
         assert operator_client.get(url).status_code == 200
     assert snapshot(WebSocketSession, LogEntry) == before
     assert fake_management_api.calls == []
+
+
+@pytest.mark.parametrize("object_id", ["abc", "999999", "99999999999999999999999"])
+@pytest.mark.parametrize("name", ["send_test_message", "disconnect"])
+def test_a_dialog_for_a_missing_session_says_so(
+    name, object_id, operator_client, gateway, fake_management_api
+):
+    make_sessions(gateway, 1)
+    url = reverse(f"admin:wsapp_websocketsession_{name}", args=[object_id])
+    opened = operator_client.get(url)
+    assert opened.status_code == 200
+    assert b"No such session" in opened.content
+    posted = dialog_post(operator_client, url, {"message": "{}"})
+    assert posted.status_code == 200
+    assert b"No such session" in posted.content
+    assert fake_management_api.calls == []
+    assert not LogEntry.objects.exists()
+
+
+def test_a_dialog_for_a_session_that_exists_does_not_say_it_is_missing(operator_client, gateway):
+    session = make_sessions(gateway, 1)[0]
+    for url in (send_url(session), disconnect_url(session)):
+        assert b"No such session" not in operator_client.get(url).content

@@ -13,11 +13,26 @@ from django.db.models import Q
 from django.utils import timezone
 
 from wsapp.validators import (
+    MAX_RULE_PERMISSIONS,
+    PERMISSION_EXAMPLE,
+    certificate_arn_region,
+    json_type,
+    normalise_domain_name,
     normalise_endpoint,
+    normalise_hosted_zone_id,
+    permission_name_error,
+    region_error,
+    tags_error,
+    validate_certificate_arn,
     validate_channel_name,
     validate_channel_pattern,
+    validate_domain_name,
+    validate_hosted_zone_id,
+    validate_region,
     validate_route_key,
+    validate_route_selection_expression,
     validate_stage_name,
+    validate_tags,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +68,13 @@ class ApiGateway(models.Model):
         "$connect goes to <endpoint>connect, $disconnect to <endpoint>disconnect and "
         "every other message to <endpoint>default.",
     )
-    route_selection_expression = models.CharField(max_length=255, default="$request.body.action")
+    route_selection_expression = models.CharField(
+        max_length=255,
+        default="$request.body.action",
+        validators=[validate_route_selection_expression],
+        help_text="$request.body.<key>: the key of each message's JSON that names its route, "
+        "e.g. $request.body.action.",
+    )
     stage_name = models.CharField(
         max_length=128, default="production", validators=[validate_stage_name]
     )
@@ -63,13 +84,30 @@ class ApiGateway(models.Model):
     region = models.CharField(
         max_length=32,
         blank=True,
-        help_text="AWS region of this gateway. Blank: AWS_GATEWAY_REGION_NAME or "
-        "AWS_REGION_NAME from settings.",
+        validators=[validate_region],
+        help_text="AWS region of this gateway, e.g. us-east-1. Blank: AWS_GATEWAY_REGION_NAME "
+        "or AWS_REGION_NAME from settings.",
     )
-    domain_name = models.CharField(max_length=253, blank=True)
-    certificate_arn = models.CharField(max_length=2048, blank=True)
-    hosted_zone_id = models.CharField(max_length=64, blank=True)
-    tags = models.JSONField(default=dict, blank=True)
+    domain_name = models.CharField(
+        max_length=253,
+        blank=True,
+        validators=[validate_domain_name],
+        help_text="A host name such as ws.example.com (no scheme, path or port). "
+        "Internationalised names in their ASCII 'xn--' form.",
+    )
+    certificate_arn = models.CharField(
+        max_length=2048, blank=True, validators=[validate_certificate_arn]
+    )
+    hosted_zone_id = models.CharField(
+        max_length=64, blank=True, validators=[validate_hosted_zone_id]
+    )
+    tags = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_tags],
+        help_text='A JSON object of tag names to values, e.g. {"team": "web"}; at most 49 '
+        "tags. Blank: no tags.",
+    )
 
     # Identifiers AWS returns.
     api_id = models.CharField(max_length=64, blank=True, db_index=True)
@@ -113,27 +151,42 @@ class ApiGateway(models.Model):
     def save(self, *args, **kwargs) -> None:
         if self.target_base_endpoint and not self.target_base_endpoint.endswith("/"):
             self.target_base_endpoint += "/"
+        if self.tags is None:  # the column is NOT NULL: no tags is {}
+            self.tags = {}
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
+        # The fields' own validators (run before this) check each value's shape; this
+        # normalises them and checks them against each other.
         errors: dict[str, list[str]] = {}
         try:
             endpoint = normalise_endpoint(self.target_base_endpoint, field="Target base endpoint")
             self.target_base_endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         except ValidationError as exc:
             errors["target_base_endpoint"] = exc.messages
-        if not self.route_selection_expression.startswith("$request.body."):
-            errors["route_selection_expression"] = [
-                "Route selection expression must look like $request.body.<key>, "
-                "e.g. $request.body.action."
-            ]
-        if self.tags and (
-            not isinstance(self.tags, dict)
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items())
-        ):
-            errors["tags"] = ['Tags must be a JSON object of strings, e.g. {"team": "web"}.']
+        if self.tags is None:
+            self.tags = {}
+        elif not isinstance(self.tags, dict) and not self.tags:
+            # An empty list or string: the field's validators skip empty values.
+            errors["tags"] = [tags_error(self.tags) or ""]
+        self.domain_name = normalise_domain_name(self.domain_name)
+        self.hosted_zone_id = normalise_hosted_zone_id(self.hosted_zone_id)
+        self.certificate_arn = (self.certificate_arn or "").strip()
+        self.region = (self.region or "").strip()
         if self.certificate_arn and not self.domain_name:
             errors["domain_name"] = ["A certificate needs a domain name to apply to."]
+        certificate_region = certificate_arn_region(self.certificate_arn)
+        if (
+            certificate_region
+            and self.region
+            and region_error(self.region) is None
+            and certificate_region != self.region
+        ):
+            errors["certificate_arn"] = [
+                f"Certificate {self.certificate_arn} is in {certificate_region}, but the "
+                f"gateway is in {self.region}: a regional custom domain needs a certificate "
+                f"in {self.region}; request or import one there."
+            ]
         if errors:
             raise ValidationError(errors)
 
@@ -346,6 +399,11 @@ class ChannelAccessRule(models.Model):
     def __str__(self) -> str:
         return f"{self.pattern}: {self.get_access_display()}"
 
+    def save(self, *args, **kwargs) -> None:
+        if self.permissions is None:  # the column is NOT NULL: no permissions is []
+            self.permissions = []
+        super().save(*args, **kwargs)
+
     @property
     def is_prefix(self) -> bool:
         return self.pattern.endswith("*")
@@ -356,23 +414,63 @@ class ChannelAccessRule(models.Model):
         return channel == self.pattern
 
     def clean(self) -> None:
-        if self.access == self.Access.PERMISSIONS:
-            perms = self.permissions
-            if (
-                not isinstance(perms, list)
-                or not perms
-                or not all(isinstance(p, str) and p.count(".") == 1 for p in perms)
-            ):
-                raise ValidationError(
-                    {
-                        "permissions": 'List at least one permission as "app_label.codename", '
-                        'e.g. ["support.view_ticket"].'
-                    }
-                )
-        elif self.permissions:
+        if self.permissions is None:
+            self.permissions = []
+        perms = self.permissions
+        if not isinstance(perms, list):
             raise ValidationError(
-                {"permissions": 'Permissions apply only to "permissions" rules; clear them.'}
+                {
+                    "permissions": "Permissions must be a JSON list of permission names, "
+                    f"e.g. [{PERMISSION_EXAMPLE}], not {json_type(perms)}."
+                }
             )
+        if self.access != self.Access.PERMISSIONS:
+            if perms:
+                raise ValidationError(
+                    {"permissions": 'Permissions apply only to "permissions" rules; clear them.'}
+                )
+            return
+        if not perms:
+            raise ValidationError(
+                {
+                    "permissions": 'List at least one permission as "app_label.codename", '
+                    f"e.g. [{PERMISSION_EXAMPLE}]."
+                }
+            )
+        if len(perms) > MAX_RULE_PERMISSIONS:
+            raise ValidationError(
+                {
+                    "permissions": f"Permissions: {len(perms)} names is too many; a rule may "
+                    f"list at most {MAX_RULE_PERMISSIONS}."
+                }
+            )
+        problems = [error for name in perms if (error := permission_name_error(name))]
+        if problems:
+            raise ValidationError({"permissions": problems[:5]})
+        unknown = unknown_permissions(perms)
+        if unknown:
+            raise ValidationError(
+                {
+                    "permissions": f"Permissions: no such permission {', '.join(unknown)}. "
+                    "Check the spelling (app_label.codename, as listed under the user's "
+                    "permissions): nobody holds a permission that does not exist, so the "
+                    "rule would let nobody join."
+                }
+            )
+
+
+def unknown_permissions(names: list[str]) -> list[str]:
+    """The "app_label.codename" names among ``names`` no permission in the database has."""
+    from django.contrib.auth.models import Permission
+
+    wanted = {tuple(name.split(".", 1)) for name in names}
+    found = set(
+        Permission.objects.filter(
+            content_type__app_label__in={app_label for app_label, _ in wanted},
+            codename__in={codename for _, codename in wanted},
+        ).values_list("content_type__app_label", "codename")
+    )
+    return sorted(f"{app_label}.{codename}" for app_label, codename in wanted - found)
 
 
 class ConnectionRateLimit(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from dashboard.admin.common import ConsoleModelAdmin
+from dashboard.forms import ChannelAccessRuleForm
 from wsapp.models import ChannelAccessRule
 
 
@@ -12,6 +13,7 @@ from wsapp.models import ChannelAccessRule
 class ChannelAccessRuleAdmin(ConsoleModelAdmin):
     """Exact names and prefixes ('support-*'); the most specific rule wins."""
 
+    form = ChannelAccessRuleForm
     list_display = ("pattern", "access", "permissions", "description")
     list_filter = ("access",)
     search_fields = ("pattern", "description")
