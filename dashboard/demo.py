@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from wsapp.models import ApiGateway, WebSocketSession
+from wsapp.validators import unicode_problem
 from wsapp.views import WebSocketView
 
 logger = logging.getLogger("wsapp")
@@ -58,9 +59,7 @@ class ChatView(WebSocketView):
         message = message.strip()
         if not message:
             return error("Type a message before sending.")
-        try:
-            message.encode("utf-8")
-        except UnicodeEncodeError:
+        if unicode_problem(message):
             # JSON's "\ud800" escapes decode to lone surrogates, which no text can carry.
             return error("The message holds a broken character (a lone UTF-16 surrogate).")
         if len(message) > MAX_MESSAGE_LENGTH:

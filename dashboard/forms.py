@@ -33,7 +33,7 @@ from wsapp import cleanup
 from wsapp.models import ApiGateway, ChannelAccessRule, WebSocketSession
 from wsapp.provisioning.desired import created_domain, pinned_region
 from wsapp.sending import MessageTooLarge, encode_message
-from wsapp.validators import validate_channel_name
+from wsapp.validators import unicode_problem, validate_channel_name
 
 #: What the "Send test message" box holds at first.
 DEFAULT_TEST_MESSAGE = '{"type": "console_test", "message": "Test message from the console"}'
@@ -176,15 +176,9 @@ def stored_json_problem(data: Any, max_depth: int = MAX_RECORD_JSON_DEPTH) -> st
             else:
                 stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
-            if "\x00" in value:
-                return "contains a NUL character (\\u0000), which cannot be stored; remove it"
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return (
-                    "contains text that is not valid Unicode (a lone surrogate such as "
-                    "\\ud800); remove it"
-                )
+            problem = unicode_problem(value)
+            if problem:
+                return f"{problem}; remove it"
         elif isinstance(value, float) and not math.isfinite(value):
             return "contains a number too large for JSON (Infinity)"
     return None

@@ -102,6 +102,11 @@ def validate_route_key(value: str) -> None:
         )
 
 
+def has_space_or_control(value: str) -> bool:
+    """Whether ``value`` holds white space or a control character."""
+    return any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value)
+
+
 #: A URL whose authority holds "user:pass@" (or "user@").
 CREDENTIALS_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
 #: A '%' not followed by two hex digits (and what follows it, for the message).
@@ -118,7 +123,7 @@ def normalise_endpoint(value: str, *, field: str = "URL") -> str:
     if not value:
         raise ValidationError(f"{field} is required.", code="required")
     # urlsplit() silently drops tabs and line breaks, so they would survive in the value.
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if has_space_or_control(value):
         raise ValidationError(
             f"{field} {value!r} contains spaces or control characters; a URL has none.",
             code="invalid_url",
@@ -182,10 +187,6 @@ def _shown(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 5]}…{text[-4:]}"
 
 
-def _has_space_or_control(value: str) -> bool:
-    return any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value)
-
-
 def json_type(value: object) -> str:
     """What ``value`` is, in JSON's words ('a list', 'a string'...)."""
     if value is None:
@@ -203,7 +204,7 @@ def json_type(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def _unicode_problem(text: str) -> str | None:
+def unicode_problem(text: str) -> str | None:
     """Why ``text`` cannot be stored (a NUL or a lone surrogate), or None."""
     if "\x00" in text:
         return "contains a NUL character (\\u0000), which cannot be stored"
@@ -249,7 +250,7 @@ def domain_name_error(value: str) -> str | None:
     field = "Custom domain name"
     shown = _shown(value)
     example = "such as ws.example.com"
-    if _has_space_or_control(value):
+    if has_space_or_control(value):
         return f"{field} {shown} contains spaces or control characters; a host name has none."
     if "://" in value:
         scheme = value.split("://", 1)[0]
@@ -320,7 +321,7 @@ def certificate_arn_error(value: str) -> str | None:
     """Why ``value`` is not the ARN of an ACM certificate, or None."""
     field = "Certificate ARN"
     shown = _shown(value)
-    if _has_space_or_control(value):
+    if has_space_or_control(value):
         return f"{field} {shown} contains spaces or control characters; an ARN has none."
     parts = value.split(":", 5)
     if len(parts) != 6 or parts[0] != "arn":
@@ -410,7 +411,7 @@ def route_selection_expression_error(value: str) -> str | None:
     field = "Route selection expression"
     if not value:
         return f"{field} is required, e.g. $request.body.action."
-    if _has_space_or_control(value):
+    if has_space_or_control(value):
         return f"{field} {_shown(value)} contains spaces or control characters; remove them."
     return (
         f"{field} {_shown(value)} must look like $request.body.<key> or "
@@ -437,7 +438,7 @@ TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 def _tag_text_error(text: str) -> str | None:
-    problem = _unicode_problem(text)
+    problem = unicode_problem(text)
     if problem:
         return problem
     for ch in text:
@@ -517,10 +518,10 @@ def permission_name_error(name: object) -> str | None:
             f"Permissions: {_shown(name)} is {json_type(name)}; list permission names as "
             f"strings, e.g. [{PERMISSION_EXAMPLE}]."
         )
-    problem = _unicode_problem(name)
+    problem = unicode_problem(name)
     if problem:
         return f"Permissions: {_shown(name)} {problem}."
-    if _has_space_or_control(name):
+    if has_space_or_control(name):
         return (
             f"Permissions: {_shown(name)} contains spaces; a permission name has none, "
             f"e.g. {PERMISSION_EXAMPLE}."

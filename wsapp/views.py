@@ -411,6 +411,10 @@ class WebSocketView(View):
         if all_of and not all(has_perm(perm) for perm in all_of):
             raise Rejection(403, "Permission denied.", f"user lacks some of {', '.join(all_of)}")
 
+    def _required_permissions(self) -> list[str]:
+        """Every permission the view names, in the order the annotations number them."""
+        return sorted({*self.permissions_required, *self.all_permissions_required})
+
     def _permission_annotations(self) -> dict[str, Any]:
         """Per required permission, whether the session's user holds it, as SQL.
 
@@ -419,7 +423,7 @@ class WebSocketView(View):
         authentication backend (and the user model has its permission tables): any
         other backend may decide differently, so ``has_perm`` asks it instead.
         """
-        names = sorted({*self.permissions_required, *self.all_permissions_required})
+        names = self._required_permissions()
         if not names or not _permissions_in_sql():
             return {}
         from django.contrib.auth.models import Permission
@@ -442,7 +446,7 @@ class WebSocketView(View):
         if not hasattr(session, f"{_PERMISSION_PREFIX}0"):
             return None
         user = session.user
-        names = sorted({*self.permissions_required, *self.all_permissions_required})
+        names = self._required_permissions()
         if user is not None and user.is_active and user.is_superuser:
             return frozenset(names)  # as PermissionsMixin.has_perm decides
         return frozenset(

@@ -11,6 +11,7 @@ from typing import Any
 
 from wsapp.aws import configured_region
 from wsapp.models import ApiGateway
+from wsapp.validators import WSAPP_TAG
 
 CONNECT = "$connect"
 DISCONNECT = "$disconnect"
@@ -25,7 +26,7 @@ CONNECTION_ID_SOURCE = "context.connectionId"
 #: Tag put on every API and domain name we create, so that a resource whose id was
 #: lost (the process died between AWS creating it and Django saving the id) can be
 #: found again instead of being stranded.
-MANAGED_TAG = "wsapp:gateway"
+MANAGED_TAG = WSAPP_TAG
 
 INTEGRATION_TIMEOUT_MS = 29000
 #: Key of the route response that sends the backend's answer back to the client.
